@@ -1,0 +1,38 @@
+import type { Readable } from 'node:stream';
+import type { Descriptor } from '../oci/schemas.js';
+
+/**
+ * A content-addressed store: a registry repository, an OCI image layout, memory.
+ * Everything cnab-oci does is a copy of a graph of descriptors from one Target to another.
+ *
+ * - `fetch` returns a stream that fails (errors) if the bytes do not match `desc.digest`/`desc.size`.
+ * - `push` stores content under `desc`; implementations verify what they store.
+ *   Manifests and indexes (by `desc.mediaType`) go where manifests go; everything else is a blob.
+ * - `tag` points a name at a descriptor already pushed. Tagging is always the last step of a publish.
+ */
+export interface ReadOnlyTarget {
+  /** Human-readable location for messages, e.g. `localhost:5000/acme/app` or `oci:./layout`. */
+  readonly location: string;
+  /** Resolve a tag or digest to the descriptor of the manifest or index it names. */
+  resolve(reference: string): Promise<Descriptor>;
+  fetch(desc: Descriptor): Promise<Readable>;
+  exists(desc: Descriptor): Promise<boolean>;
+}
+
+export interface Target extends ReadOnlyTarget {
+  push(desc: Descriptor, content: Readable | Uint8Array): Promise<void>;
+  tag(desc: Descriptor, reference: string): Promise<void>;
+}
+
+/**
+ * A target that can receive a blob from another repository of the same server without the
+ * bytes travelling (registry cross-repository mount). Returns false when the server declined,
+ * in which case the caller copies the blob normally.
+ */
+export interface Mountable {
+  mountFrom(desc: Descriptor, source: ReadOnlyTarget): Promise<boolean>;
+}
+
+export function isMountable(t: unknown): t is Mountable {
+  return typeof (t as Partial<Mountable>)?.mountFrom === 'function';
+}
