@@ -1,0 +1,174 @@
+import { Command, Option } from 'commander';
+import { parseBundle, serializeRelocationMap, parseRelocationMap, type Bundle } from '../cnab/index.js';
+import { OciLayout } from '../content/layout.js';
+import { parseLocation } from '../content/location.js';
+import { InputError } from '../oci/errors.js';
+import { parseReference } from '../oci/reference.js';
+import { RegistryClient } from '../registry/client.js';
+import { dockerCredentialStore } from '../registry/credentials.js';
+import { convertOffline, writeConverted } from '../ops/convert.js';
+import { createImageResolver, openLocation } from '../ops/locations.js';
+import { pullBundle } from '../ops/pull.js';
+import { pushBundle } from '../ops/push.js';
+import { readInputFile, writeFileAtomic } from '../util/files.js';
+import { Output } from './output.js';
+
+interface GlobalOptions {
+  insecureRegistry: string[];
+  insecureRegistries: string[];
+  json: boolean;
+  debug: boolean;
+}
+
+function context(cmd: Command): { out: Output; client: RegistryClient } {
+  const g = cmd.optsWithGlobals() as GlobalOptions;
+  const out = new Output(g.json, g.debug);
+  const client = new RegistryClient({
+    credentials: dockerCredentialStore(),
+    insecureRegistries: [...g.insecureRegistry, ...g.insecureRegistries],
+    debug: g.debug ? (line: string) => out.debug(line) : undefined,
+  });
+  return { out, client };
+}
+
+async function loadBundle(path: string, out: Output, strict: boolean): Promise<Bundle> {
+  const { bundle, unknownFields } = parseBundle(await readInputFile(path), path);
+  if (unknownFields.length > 0) {
+    const msg = `${path}: unknown top-level field(s) ${unknownFields.join(', ')} are not part of CNAB and will be dropped (as cnab-go does)`;
+    if (strict) throw new InputError(`${msg}; remove them or run without --strict`);
+    out.warn(msg);
+  }
+  return bundle;
+}
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InputError(`--concurrency: expected a positive integer, got ${JSON.stringify(value)}`);
+  return n;
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+export function registerCommands(program: Command): void {
+  program
+    .command('push')
+    .description('fix up a bundle\'s images into the target repository and push the bundle as an OCI index')
+    .argument('<bundle>', 'bundle.json file')
+    .requiredOption('-t, --target <ref>', 'registry/repo:tag or oci:DIR[:TAG]')
+    .option('--auto-update-bundle', 'take contentDigest/size/mediaType from the registry when the bundle differs', false)
+    .option('--bundle <file>', 'write the fixed-up bundle here')
+    .option('--relocation-map <file>', 'write the relocation map here')
+    .addOption(new Option('--images-from <oci:DIR>', 'look for the bundle\'s images in this OCI layout first (repeatable)').argParser(collect).default([]))
+    .option('--strict', 'refuse bundles with fields that are not part of CNAB', false)
+    .addOption(new Option('--concurrency <n>', 'blob transfers at once').argParser(positiveInt).default(8))
+    .action(async (bundlePath: string, opts, cmd: Command) => {
+      const { out, client } = context(cmd);
+      const bundle = await loadBundle(bundlePath, out, opts.strict);
+      const destination = await openLocation(opts.target, client, { create: true });
+      const layouts = await Promise.all((opts.imagesFrom as string[]).map(openImageLayout));
+      const result = await pushBundle(bundle, {
+        destination,
+        resolver: createImageResolver(client, layouts),
+        autoUpdateBundle: opts.autoUpdateBundle,
+        concurrency: opts.concurrency,
+        onEvent: out.json ? undefined : out.progress(),
+        onFallback: (msg) => out.warn(msg),
+      });
+      for (const c of result.changes) {
+        out.note(`${c.path} (${c.image}): ${c.field} ${c.from === undefined ? 'filled in' : `updated from ${JSON.stringify(c.from)}`} as ${JSON.stringify(c.to)}`);
+      }
+      if (opts.bundle) await writeFileAtomic(opts.bundle, `${JSON.stringify(result.bundle, null, 2)}\n`);
+      if (opts.relocationMap) await writeFileAtomic(opts.relocationMap, serializeRelocationMap(result.relocationMap));
+      out.note(`pushed ${destination.display} (${result.stats.objectsCopied} copied, ${result.stats.mounts} mounted, ${result.stats.objectsSkipped} already there)`);
+      out.result(result.index.digest);
+      out.data({
+        target: destination.display,
+        digest: result.index.digest,
+        mediaType: result.index.mediaType,
+        size: result.index.size,
+        configMediaType: result.configMediaType,
+        relocationMap: result.relocationMap,
+        changes: result.changes,
+        stats: result.stats,
+      });
+    });
+
+  program
+    .command('pull')
+    .description('fetch a bundle and its relocation map, verifying every byte')
+    .argument('<ref>', 'registry/repo:tag, registry/repo@digest or oci:DIR[:TAG]')
+    .option('--bundle <file>', 'where to write the bundle', 'pulled.json')
+    .option('--relocation-map <file>', 'where to write the relocation map', 'relocation-map.json')
+    .action(async (ref: string, opts, cmd: Command) => {
+      const { out, client } = context(cmd);
+      const source = await openLocation(ref, client, { create: false });
+      const pulled = await pullBundle(source.target, source.digest ?? source.tag!, source.relocationName);
+      for (const f of pulled.unknownFields) out.warn(`${ref}: bundle has unknown field ${f}`);
+      await writeFileAtomic(opts.bundle, pulled.bundleBytes);
+      await writeFileAtomic(opts.relocationMap, serializeRelocationMap(pulled.relocationMap));
+      out.note(`pulled ${pulled.bundle.name}@${pulled.bundle.version} from ${source.display} -> ${opts.bundle}, ${opts.relocationMap}`);
+      out.result(pulled.index.digest);
+      out.data({ source: source.display, digest: pulled.index.digest, bundle: opts.bundle, relocationMap: pulled.relocationMap });
+    });
+
+  program
+    .command('convert')
+    .description('offline: write the exact config blob, config manifest and index push would send')
+    .argument('<bundle>', 'bundle.json file')
+    .requiredOption('-t, --target <ref>', 'the registry/repo:tag the bundle would be pushed to')
+    .option('--relocation-map <file>', 'relocation map (original image -> repo@digest in the target repository)')
+    .requiredOption('-o, --output <dir>', 'directory for bundle.json, config-manifest.json and index.json')
+    .option('--strict', 'refuse bundles with fields that are not part of CNAB', false)
+    .action(async (bundlePath: string, opts, cmd: Command) => {
+      const { out } = context(cmd);
+      const bundle = await loadBundle(bundlePath, out, opts.strict);
+      const target = parseReference(opts.target);
+      const map = opts.relocationMap ? parseRelocationMap(await readInputFile(opts.relocationMap), opts.relocationMap) : {};
+      const converted = convertOffline(bundle, target, map);
+      await writeConverted(converted, opts.output);
+      out.result(converted.index.descriptor.digest);
+      out.data({
+        index: converted.index.descriptor,
+        configManifest: converted.configManifest.descriptor,
+        config: converted.config.descriptor,
+        output: opts.output,
+      });
+    });
+
+  program
+    .command('inspect')
+    .description('show what a bundle index holds: bundle name and version, images and digests')
+    .argument('<ref>', 'registry/repo:tag, registry/repo@digest or oci:DIR[:TAG]')
+    .action(async (ref: string, _opts, cmd: Command) => {
+      const { out, client } = context(cmd);
+      const source = await openLocation(ref, client, { create: false });
+      const pulled = await pullBundle(source.target, source.digest ?? source.tag!, source.relocationName);
+      const manifests = pulled.indexDocument.manifests ?? [];
+      out.data({
+        reference: source.display,
+        digest: pulled.index.digest,
+        mediaType: pulled.index.mediaType,
+        bundle: { name: pulled.bundle.name, version: pulled.bundle.version, schemaVersion: pulled.bundle.schemaVersion },
+        config: pulled.config,
+        manifests,
+        relocationMap: pulled.relocationMap,
+      });
+      out.result(`${source.display}  ${pulled.index.digest}`);
+      out.result(`bundle   ${pulled.bundle.name} ${pulled.bundle.version} (schema ${pulled.bundle.schemaVersion})`);
+      out.result(`config   ${pulled.config.mediaType} ${pulled.config.digest}`);
+      for (const m of manifests) {
+        const type = m.annotations?.['io.cnab.manifest.type'] ?? '?';
+        const name = m.annotations?.['io.cnab.component.name'];
+        out.result(`${type.padEnd(10)} ${m.digest}  ${m.mediaType}${name ? `  ${name}` : ''}`);
+      }
+      for (const [image, relocated] of Object.entries(pulled.relocationMap)) out.result(`image    ${image} -> ${relocated}`);
+    });
+}
+
+async function openImageLayout(spec: string): Promise<OciLayout> {
+  const loc = parseLocation(spec.startsWith('oci:') ? spec : `oci:${spec}`);
+  if (loc.kind !== 'layout') throw new InputError(`--images-from ${spec}: expected oci:DIR`);
+  return OciLayout.open(loc.dir, { create: false });
+}

@@ -1,0 +1,44 @@
+#!/usr/bin/env node
+import { Command, CommanderError, Option } from 'commander';
+import { CnabOciError } from '../oci/errors.js';
+import { registerCommands } from './commands.js';
+import { redactSecrets } from './redact.js';
+
+const program = new Command('cnab-oci')
+  .description('Move CNAB bundles in and out of OCI registries, digest-identical to cnab-to-oci')
+  .version(process.env.npm_package_version ?? '0.1.0')
+  .addOption(new Option('--insecure-registry <host>', 'allow plain HTTP / unverified TLS for this registry (repeatable)').argParser(collect).default([]))
+  .addOption(new Option('--insecure-registries <hosts>', 'comma-separated insecure registries (cnab-to-oci spelling)').argParser(collectList).default([]))
+  .option('--json', 'print a machine-readable result on stdout', false)
+  .option('--debug', 'log HTTP requests (never credentials) on stderr', false)
+  .showHelpAfterError(false)
+  .exitOverride();
+
+registerCommands(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (err) {
+  process.exitCode = reportError(err, Boolean(program.opts().debug));
+}
+
+function reportError(err: unknown, debug: boolean): number {
+  if (err instanceof CommanderError) {
+    // Help and version also go through exitOverride; commander already printed what it had to.
+    return err.exitCode === 0 ? 0 : 2;
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  process.stderr.write(`cnab-oci: error: ${redactSecrets(message.split('\n')[0] ?? message)}\n`);
+  if (debug && err instanceof Error && err.stack && !(err instanceof CnabOciError)) {
+    process.stderr.write(`${redactSecrets(err.stack)}\n`);
+  }
+  return err instanceof CnabOciError ? err.exitCode : 1;
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+function collectList(value: string, previous: string[]): string[] {
+  return [...previous, ...value.split(',').map((s) => s.trim()).filter(Boolean)];
+}

@@ -1,0 +1,41 @@
+import type { ReadOnlyTarget } from '../content/target.js';
+import { fetchBytes } from '../content/read.js';
+import type { Descriptor, Index, Manifest } from '../oci/schemas.js';
+import { isIndex } from '../oci/mediatypes.js';
+import { InvalidContentError } from '../oci/errors.js';
+import { parseManifestLike } from '../transfer/graph.js';
+import { findConfigDescriptor, parseBundle, relocationMapFromIndex, type Bundle } from '../cnab/index.js';
+import type { Reference } from '../oci/reference.js';
+
+export interface PulledBundle {
+  /** Descriptor of the bundle's index (or manifest list). */
+  index: Descriptor;
+  indexDocument: Index;
+  configManifest: Descriptor;
+  config: Descriptor;
+  /** The config blob exactly as stored: the canonical bundle. */
+  bundleBytes: Uint8Array;
+  bundle: Bundle;
+  unknownFields: string[];
+  relocationMap: Record<string, string>;
+}
+
+/**
+ * Read a bundle back: index -> config manifest -> config blob, every byte verified against its
+ * digest on the way (cnab-to-oci's pull does not verify), then the bundle is validated.
+ * `repository` is the name relocation values are written with.
+ */
+export async function pullBundle(source: ReadOnlyTarget, reference: string, repository: Reference | string): Promise<PulledBundle> {
+  const index = await source.resolve(reference);
+  const what = `${source.location}:${reference}`;
+  if (!isIndex(index.mediaType)) {
+    throw new InvalidContentError(`${what}: is a ${index.mediaType}, not a CNAB bundle index`);
+  }
+  const indexDocument = parseManifestLike(await fetchBytes(source, index), index, what) as Index;
+  const configManifest = findConfigDescriptor(indexDocument);
+  const manifest = parseManifestLike(await fetchBytes(source, configManifest), configManifest, `${what} config manifest`) as Manifest;
+  const bundleBytes = await fetchBytes(source, manifest.config);
+  const { bundle, unknownFields } = parseBundle(bundleBytes, `${what} bundle config ${manifest.config.digest}`);
+  const relocationMap = relocationMapFromIndex(bundle, indexDocument, repository);
+  return { index, indexDocument, configManifest, config: manifest.config, bundleBytes, bundle, unknownFields, relocationMap };
+}

@@ -1,0 +1,103 @@
+import type { Target } from '../content/target.js';
+import type { Descriptor } from '../oci/schemas.js';
+import { InputError } from '../oci/errors.js';
+import { convertBundle, type Bundle, type ConfigMediaTypeChoice, type ConvertedBundle, type IndexMediaTypeChoice } from '../cnab/index.js';
+import { ManifestRejectedError } from '../registry/errors.js';
+import { fixupBundle, type FieldChange } from '../transfer/fixup.js';
+import type { CopyEvent, CopyStats } from '../transfer/copy.js';
+import { CopySession } from '../transfer/copy.js';
+import type { ImageResolver } from '../transfer/fixup.js';
+import type { OpenedLocation } from './locations.js';
+
+export interface PushOptions {
+  destination: OpenedLocation;
+  resolver: ImageResolver;
+  autoUpdateBundle?: boolean;
+  concurrency?: number;
+  onEvent?: (event: CopyEvent) => void;
+  /** Told about each media-type fallback taken because the registry refused a type. */
+  onFallback?: (message: string) => void;
+}
+
+export interface PushResult {
+  /** The index (or manifest list) that was pushed and tagged. */
+  index: Descriptor;
+  /** The bundle as pushed (after the fixup). */
+  bundle: Bundle;
+  relocationMap: Record<string, string>;
+  changes: FieldChange[];
+  stats: CopyStats;
+  configMediaType: ConfigMediaTypeChoice;
+  indexMediaType: IndexMediaTypeChoice;
+}
+
+/** Config media types in cnab-to-oci's order of preference: a registry that refuses one gets the next. */
+const CONFIG_FALLBACKS: ConfigMediaTypeChoice[] = ['cnab', 'oci', 'docker'];
+
+/**
+ * Push a bundle: fixup (every image into the bundle's repository), then the config blob,
+ * config manifest and index, and the tag last, so the tag never points at incomplete content.
+ */
+export async function pushBundle(bundle: Bundle, options: PushOptions): Promise<PushResult> {
+  const dst = options.destination;
+  if (!dst.tag) throw new InputError(`${dst.display}: push needs a tag, not a digest`);
+  const session = new CopySession(options.concurrency);
+  const fixed = await fixupBundle(bundle, {
+    resolver: options.resolver,
+    destination: dst.target,
+    destinationName: dst.relocationName,
+    autoUpdateBundle: options.autoUpdateBundle,
+    copy: { session, onEvent: options.onEvent },
+  });
+  const converterMap = converterRelocationMap(fixed.relocationMap, dst);
+
+  let converted: ConvertedBundle | undefined;
+  let configMediaType: ConfigMediaTypeChoice = 'cnab';
+  for (const choice of CONFIG_FALLBACKS) {
+    converted = convertBundle(fixed.bundle, dst.reference, converterMap, { configMediaType: choice, indexMediaType: 'oci' });
+    try {
+      await pushIfMissing(dst.target, converted.config.descriptor, converted.config.bytes);
+      await pushIfMissing(dst.target, converted.configManifest.descriptor, converted.configManifest.bytes);
+      configMediaType = choice;
+      break;
+    } catch (err) {
+      const next = CONFIG_FALLBACKS[CONFIG_FALLBACKS.indexOf(choice) + 1];
+      if (!(err instanceof ManifestRejectedError) || !next) throw err;
+      options.onFallback?.(`${dst.display}: registry refused the ${choice} config media type; falling back to ${next}`);
+    }
+  }
+  let indexMediaType: IndexMediaTypeChoice = 'oci';
+  let index = converted!.index;
+  try {
+    await pushIfMissing(dst.target, index.descriptor, index.bytes);
+  } catch (err) {
+    if (!(err instanceof ManifestRejectedError)) throw err;
+    options.onFallback?.(`${dst.display}: registry refused the OCI index; falling back to a Docker manifest list`);
+    indexMediaType = 'docker';
+    index = convertBundle(fixed.bundle, dst.reference, converterMap, { configMediaType, indexMediaType }).index;
+    await pushIfMissing(dst.target, index.descriptor, index.bytes);
+  }
+  await dst.target.tag(index.descriptor, dst.tag);
+  return {
+    index: index.descriptor,
+    bundle: fixed.bundle,
+    relocationMap: fixed.relocationMap,
+    changes: fixed.changes,
+    stats: { ...session.stats },
+    configMediaType,
+    indexMediaType,
+  };
+}
+
+/** For layouts, relocation values name the directory; the converter wants its stand-in repository. */
+export function converterRelocationMap(map: Record<string, string>, dst: OpenedLocation): Record<string, string> {
+  if (dst.kind === 'registry') return map;
+  return Object.fromEntries(
+    Object.entries(map).map(([image, relocated]) => [image, `${dst.reference.name}@${relocated.slice(relocated.lastIndexOf('@') + 1)}`]),
+  );
+}
+
+async function pushIfMissing(target: Target, desc: Descriptor, bytes: Uint8Array): Promise<void> {
+  if (await target.exists(desc)) return;
+  await target.push(desc, bytes);
+}
