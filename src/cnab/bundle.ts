@@ -228,12 +228,15 @@ function jsonTypeOf(v: unknown): string {
   return typeof v === 'object' ? 'object' : typeof v;
 }
 
+/** zod's type names in JSON's words. */
+const EXPECTED_NAMES: Record<string, string> = { int: 'integer', record: 'object' };
+
 function issueMessage(issue: Issue & { path: PathSeg[] }, root: unknown): string {
   const value = valueAt(root, issue.path);
   switch (issue.code) {
     case 'invalid_type':
       if (value === undefined) return 'is required';
-      return `expected ${issue.expected === 'int' ? 'integer' : issue.expected}, got ${jsonTypeOf(value)}`;
+      return `expected ${EXPECTED_NAMES[issue.expected] ?? issue.expected}, got ${jsonTypeOf(value)}`;
     case 'invalid_union':
       return `expected ${issue.path.length > 0 && typeof issue.path.at(-1) === 'string' ? 'a schema object or boolean' : 'a different value'}, got ${jsonTypeOf(value)}`;
     case 'too_small':
