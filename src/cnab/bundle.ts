@@ -96,7 +96,8 @@ export const ActionSchema = z.looseObject({
 });
 export const ParameterSchema = z.looseObject({
   definition: z.string(),
-  destination: LocationSchema,
+  // Required; null is what cnab-go writes for a missing one (nil *Location), so we read it back.
+  destination: LocationSchema.nullable(),
   description: z.string().optional(),
   applyTo: stringList.nullable().optional(),
   required: z.boolean().optional(),
@@ -238,7 +239,8 @@ function issueMessage(issue: Issue & { path: PathSeg[] }, root: unknown): string
       if (value === undefined) return 'is required';
       return `expected ${EXPECTED_NAMES[issue.expected] ?? issue.expected}, got ${jsonTypeOf(value)}`;
     case 'invalid_union':
-      return `expected ${issue.path.length > 0 && typeof issue.path.at(-1) === 'string' ? 'a schema object or boolean' : 'a different value'}, got ${jsonTypeOf(value)}`;
+      // The only unions in the schema are in definitions: a sub-schema, or `type`.
+      return `expected ${issue.path.at(-1) === 'type' ? 'a type name or a list of them' : 'a JSON Schema (object or boolean)'}, got ${jsonTypeOf(value)}`;
     case 'too_small':
       if (issue.origin === 'array') return `must have at least ${issue.minimum} item(s)`;
       return `must be ${issue.inclusive ? '>=' : '>'} ${issue.minimum}`;

@@ -222,7 +222,7 @@ function projectStruct(v: Record<string, unknown>, fields: readonly GoField[], p
 export interface Projection {
   /** The bundle as cnab-go holds it, ready for canonical JSON. */
   value: Record<string, unknown>;
-  /** JSON paths of fields cnab-go's structs do not have, in document order. */
+  /** JSON paths of fields cnab-go's structs do not have (deepest first within an object). */
   dropped: string[];
 }
 
