@@ -1,0 +1,197 @@
+import { z } from 'zod';
+import type { Credential, CredentialStore } from './credentials.js';
+import { AuthError } from './errors.js';
+import { header, type Transport } from './transport.js';
+
+export interface Challenge {
+  scheme: string;
+  params: Record<string, string>;
+}
+
+/**
+ * Parse a WWW-Authenticate header (RFC 7235): `Bearer realm="...",service="...",scope="..."`.
+ * Several challenges may share one header; quoted values may hold commas.
+ */
+export function parseChallenges(value: string): Challenge[] {
+  const challenges: Challenge[] = [];
+  let current: Challenge | undefined;
+  let i = 0;
+  const token = (): string => {
+    const m = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+/.exec(value.slice(i));
+    i += m ? m[0].length : 0;
+    return m ? m[0] : '';
+  };
+  const spaces = (): void => {
+    while (value[i] === ' ' || value[i] === '\t') i++;
+  };
+  while (i < value.length) {
+    while (i < value.length && /[\s,]/.test(value[i]!)) i++;
+    const word = token();
+    if (!word) {
+      i++;
+      continue;
+    }
+    spaces();
+    if (value[i] === '=' && current) {
+      i++;
+      spaces();
+      let v = '';
+      if (value[i] === '"') {
+        for (i++; i < value.length && value[i] !== '"'; i++) {
+          if (value[i] === '\\') i++;
+          v += value[i] ?? '';
+        }
+        i++;
+      } else {
+        v = token();
+      }
+      current.params[word.toLowerCase()] = v;
+    } else {
+      current = { scheme: word.toLowerCase(), params: {} };
+      challenges.push(current);
+    }
+  }
+  return challenges;
+}
+
+const TokenResponse = z.object({
+  token: z.string().optional(),
+  access_token: z.string().optional(),
+  expires_in: z.number().optional(),
+  refresh_token: z.string().optional(),
+});
+
+interface CachedToken {
+  value: string;
+  expiresAt: number;
+}
+
+/** Tokens are reused until shortly before they expire; 60 s is the spec's default lifetime. */
+const DEFAULT_TOKEN_SECONDS = 60;
+const EXPIRY_MARGIN_MS = 10_000;
+
+/**
+ * Authorization for registries, per host: Basic with the stored credential, or the Docker token
+ * flow (a token from the realm for the scopes a request needs, cached per scope set).
+ * Credentials are read once per host and never logged.
+ */
+export class Authenticator {
+  private readonly challenges = new Map<string, Challenge>();
+  private readonly tokens = new Map<string, Promise<CachedToken>>();
+  private readonly credentials = new Map<string, Promise<Credential | undefined>>();
+
+  constructor(private readonly store: CredentialStore, private readonly transport: Transport) {}
+
+  /** The Authorization header to send up front, when this host's challenge is already known. */
+  async authorization(registry: string, scopes: string[]): Promise<string | undefined> {
+    const challenge = this.challenges.get(registry);
+    if (!challenge) return undefined;
+    return this.answer(registry, challenge, scopes);
+  }
+
+  /**
+   * The registry answered 401: remember its challenge and return the header to retry with, or
+   * undefined when we have nothing better to offer (no credential, or the same token again).
+   */
+  async challenged(registry: string, wwwAuthenticate: string | undefined, scopes: string[], sent: string | undefined): Promise<string | undefined> {
+    const challenge = pickChallenge(wwwAuthenticate);
+    if (!challenge) return undefined;
+    this.challenges.set(registry, challenge);
+    if (challenge.scheme === 'bearer') this.tokens.delete(tokenKey(registry, challenge, scopes));
+    const next = await this.answer(registry, challenge, scopes);
+    return next && next !== sent ? next : undefined;
+  }
+
+  private credential(registry: string): Promise<Credential | undefined> {
+    let c = this.credentials.get(registry);
+    if (!c) {
+      c = this.store.get(registry);
+      this.credentials.set(registry, c);
+    }
+    return c;
+  }
+
+  private async answer(registry: string, challenge: Challenge, scopes: string[]): Promise<string | undefined> {
+    const cred = await this.credential(registry);
+    if (challenge.scheme === 'basic') {
+      if (!cred?.username) return undefined;
+      return `Basic ${Buffer.from(`${cred.username}:${cred.password ?? ''}`).toString('base64')}`;
+    }
+    if (challenge.scheme !== 'bearer') return undefined;
+    if (cred?.registryToken) return `Bearer ${cred.registryToken}`;
+    const key = tokenKey(registry, challenge, scopes);
+    let cached = this.tokens.get(key);
+    if (cached) {
+      const t = await cached.catch(() => undefined);
+      if (t && t.expiresAt > Date.now()) return `Bearer ${t.value}`;
+    }
+    cached = this.fetchToken(registry, challenge, scopes, cred);
+    this.tokens.set(key, cached);
+    cached.catch(() => this.tokens.delete(key));
+    return `Bearer ${(await cached).value}`;
+  }
+
+  private async fetchToken(registry: string, challenge: Challenge, scopes: string[], cred: Credential | undefined): Promise<CachedToken> {
+    const realm = challenge.params.realm;
+    if (!realm) throw new AuthError(`${registry}: the registry asked for a bearer token without saying where to get one`, 401);
+    let url: URL;
+    try {
+      url = new URL(realm);
+    } catch {
+      throw new AuthError(`${registry}: token realm ${JSON.stringify(realm)} is not a URL`, 401);
+    }
+    const service = challenge.params.service;
+    const allScopes = [...new Set([...(challenge.params.scope ? challenge.params.scope.split(' ') : []), ...scopes])].sort();
+
+    if (cred?.identityToken) {
+      // OAuth2 refresh-token grant, as Docker does for identity tokens.
+      const form = new URLSearchParams({ grant_type: 'refresh_token', refresh_token: cred.identityToken, client_id: 'cnab-oci' });
+      if (service) form.set('service', service);
+      if (allScopes.length) form.set('scope', allScopes.join(' '));
+      const res = await this.transport.send(url.toString(), {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: Buffer.from(form.toString()),
+      });
+      return this.readToken(registry, res);
+    }
+
+    if (service) url.searchParams.set('service', service);
+    for (const s of allScopes) url.searchParams.append('scope', s);
+    const headers: Record<string, string> = {};
+    if (cred?.username) headers.authorization = `Basic ${Buffer.from(`${cred.username}:${cred.password ?? ''}`).toString('base64')}`;
+    const res = await this.transport.send(url.toString(), { method: 'GET', headers });
+    return this.readToken(registry, res);
+  }
+
+  private async readToken(registry: string, res: Awaited<ReturnType<Transport['send']>>): Promise<CachedToken> {
+    const text = await res.body.text();
+    if (res.statusCode === 401 || res.statusCode === 403) {
+      throw new AuthError(`${registry}: the token service refused the credentials (HTTP ${res.statusCode}); check them with docker login ${registry}`, res.statusCode);
+    }
+    if (res.statusCode >= 300) throw new AuthError(`${registry}: token service answered HTTP ${res.statusCode}`, res.statusCode);
+    let body: z.infer<typeof TokenResponse>;
+    try {
+      body = TokenResponse.parse(JSON.parse(text));
+    } catch {
+      throw new AuthError(`${registry}: token service answered with something that is not a token`, res.statusCode);
+    }
+    const value = body.token || body.access_token;
+    if (!value) throw new AuthError(`${registry}: token service answered without a token`, res.statusCode);
+    const seconds = body.expires_in && body.expires_in > 0 ? body.expires_in : DEFAULT_TOKEN_SECONDS;
+    return { value, expiresAt: Date.now() + seconds * 1000 - EXPIRY_MARGIN_MS };
+  }
+}
+
+/** Prefer Bearer over Basic when a registry offers both. */
+function pickChallenge(value: string | undefined): Challenge | undefined {
+  if (!value) return undefined;
+  const all = parseChallenges(value);
+  return all.find((c) => c.scheme === 'bearer') ?? all.find((c) => c.scheme === 'basic');
+}
+
+function tokenKey(registry: string, challenge: Challenge, scopes: string[]): string {
+  return `${registry}\n${challenge.params.realm ?? ''}\n${challenge.params.service ?? ''}\n${[...scopes].sort().join(' ')}`;
+}
+
+export { header };

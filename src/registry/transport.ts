@@ -1,0 +1,235 @@
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { rootCertificates } from 'node:tls';
+import type { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Agent, EnvHttpProxyAgent, request, type Dispatcher } from 'undici';
+import { isLoopbackHost, registryApiHost } from '../oci/reference.js';
+import { ConnectionError } from './errors.js';
+
+export type Scheme = 'https' | 'http';
+
+export interface TransportOptions {
+  /** Hosts (`host[:port]`) allowed plain HTTP and unverified HTTPS, as Docker's --insecure-registry. */
+  insecureRegistries?: string[];
+  /** Docker's per-registry TLS directory: `<certsDir>/<host>/{*.crt,*.cert,*.key}`. */
+  certsDir?: string;
+  /** Extra CA certificates (PEM) trusted for every registry. */
+  ca?: string[];
+  /** Total attempts for a request that can be replayed (first try included). */
+  attempts?: number;
+  /** Called with one line per request; never given a credential. */
+  debug?: (line: string) => void;
+  userAgent?: string;
+  /** Replaces the dispatcher (for tests: a fault-injecting proxy, a mock clock). */
+  dispatcher?: Dispatcher;
+}
+
+export interface SendOptions {
+  method: 'GET' | 'HEAD' | 'PUT' | 'POST' | 'PATCH' | 'DELETE';
+  headers?: Record<string, string>;
+  body?: Uint8Array | Readable;
+  /** False for bodies that cannot be sent twice (streams): no retries, no redirects. */
+  replayable?: boolean;
+  /** Follow redirects (blob downloads are redirected to storage by many registries). */
+  followRedirects?: boolean;
+}
+
+export type Response = Dispatcher.ResponseData;
+
+/** Statuses that say "try again later" rather than "no". */
+const RETRY_STATUSES = new Set([408, 429, 500, 502, 503, 504]);
+const MAX_RETRY_AFTER_MS = 60_000;
+
+/**
+ * HTTP for registries, as Docker does it: HTTPS first and verified; for insecure registries and
+ * loopback, HTTPS without verification and then plain HTTP when HTTPS cannot connect. Retries
+ * replayable requests on connection failures and on 408/429/5xx, honouring Retry-After.
+ * Redirects are followed by hand so an Authorization header never travels to another origin.
+ */
+export class Transport {
+  private readonly schemes = new Map<string, Promise<Scheme>>();
+  private readonly dispatchers = new Map<string, Dispatcher>();
+  private readonly insecure: Set<string>;
+  readonly attempts: number;
+
+  constructor(private readonly options: TransportOptions = {}) {
+    this.insecure = new Set(options.insecureRegistries ?? []);
+    this.attempts = Math.max(1, options.attempts ?? 4);
+  }
+
+  /** Docker treats loopback registries as insecure by default. */
+  isInsecure(host: string): boolean {
+    return this.insecure.has(host) || isLoopbackHost(host);
+  }
+
+  /** `https://host` or `http://host`, decided once per registry by pinging `/v2/`. */
+  async origin(registry: string): Promise<string> {
+    const host = registryApiHost(registry);
+    let scheme = this.schemes.get(host);
+    if (!scheme) {
+      scheme = this.pickScheme(host);
+      this.schemes.set(host, scheme);
+      scheme.catch(() => this.schemes.delete(host));
+    }
+    return `${await scheme}://${host}`;
+  }
+
+  private async pickScheme(host: string): Promise<Scheme> {
+    try {
+      await this.sendOnce(`https://${host}/v2/`, { method: 'GET' });
+      return 'https';
+    } catch (err) {
+      if (!this.isInsecure(host)) throw err;
+      this.log(`${host}: HTTPS failed (${(err as Error).message}); trying plain HTTP (insecure registry)`);
+      await this.sendOnce(`http://${host}/v2/`, { method: 'GET' });
+      return 'http';
+    }
+  }
+
+  private async sendOnce(url: string, opts: SendOptions): Promise<Response> {
+    const res = await this.attempt(url, opts);
+    await res.body.dump();
+    return res;
+  }
+
+  /** Send with retries and redirects. The caller consumes or dumps the body. */
+  async send(url: string, opts: SendOptions): Promise<Response> {
+    const replayable = opts.replayable ?? !(opts.body && !(opts.body instanceof Uint8Array));
+    let current = url;
+    let headers = { ...opts.headers };
+    for (let redirects = 0; ; redirects++) {
+      const res = await this.withRetries(current, { ...opts, headers }, replayable);
+      if (!opts.followRedirects || ![301, 302, 303, 307, 308].includes(res.statusCode) || redirects >= 5) return res;
+      const location = header(res, 'location');
+      if (!location) return res;
+      await res.body.dump();
+      const next = new URL(location, current);
+      // Credentials are for the registry only: storage back-ends get presigned URLs.
+      if (next.origin !== new URL(current).origin) {
+        const { authorization: _dropped, ...rest } = headers;
+        headers = rest;
+      }
+      this.log(`redirect to ${next.origin}${next.pathname}`);
+      current = next.toString();
+    }
+  }
+
+  private async withRetries(url: string, opts: SendOptions, replayable: boolean): Promise<Response> {
+    const attempts = replayable ? this.attempts : 1;
+    for (let attempt = 1; ; attempt++) {
+      let res: Response;
+      try {
+        res = await this.attempt(url, opts);
+      } catch (err) {
+        if (attempt >= attempts) throw err;
+        const wait = backoff(attempt);
+        this.log(`${opts.method} ${describe(url)}: ${(err as Error).message}; retry ${attempt}/${attempts - 1} in ${wait} ms`);
+        await sleep(wait);
+        continue;
+      }
+      if (!RETRY_STATUSES.has(res.statusCode) || attempt >= attempts) return res;
+      const wait = retryAfter(header(res, 'retry-after')) ?? backoff(attempt);
+      await res.body.dump();
+      this.log(`${opts.method} ${describe(url)}: HTTP ${res.statusCode}; retry ${attempt}/${attempts - 1} in ${wait} ms`);
+      await sleep(wait);
+    }
+  }
+
+  private async attempt(url: string, opts: SendOptions): Promise<Response> {
+    const u = new URL(url);
+    const headers: Record<string, string> = { 'user-agent': this.options.userAgent ?? 'cnab-oci', ...opts.headers };
+    try {
+      const res = await request(u, {
+        method: opts.method,
+        headers,
+        body: opts.body,
+        dispatcher: this.dispatcherFor(u),
+      });
+      this.log(`${opts.method} ${describe(url)} -> ${res.statusCode}`);
+      return res;
+    } catch (err) {
+      throw new ConnectionError(`${opts.method} ${u.host}: ${networkMessage(err)}`, { cause: err });
+    }
+  }
+
+  private dispatcherFor(url: URL): Dispatcher {
+    if (this.options.dispatcher) return this.options.dispatcher;
+    const key = `${url.protocol}//${url.host}`;
+    let d = this.dispatchers.get(key);
+    if (!d) {
+      const tls = url.protocol === 'https:' ? this.tlsOptions(url.host) : {};
+      // EnvHttpProxyAgent honours HTTP_PROXY, HTTPS_PROXY and NO_PROXY as Docker does.
+      d = hasProxyEnv() ? new EnvHttpProxyAgent({ connect: tls }) : new Agent({ connect: tls });
+      this.dispatchers.set(key, d);
+    }
+    return d;
+  }
+
+  /** TLS settings for a host: extra CAs, Docker's certs.d directory, verification for insecure hosts. */
+  private tlsOptions(host: string): { ca?: string[]; cert?: string; key?: string; rejectUnauthorized?: boolean } {
+    const ca = [...(this.options.ca ?? [])];
+    let cert: string | undefined;
+    let key: string | undefined;
+    const dir = this.options.certsDir ? join(this.options.certsDir, host.replace(/:/g, process.platform === 'win32' ? '_' : ':')) : undefined;
+    if (dir && existsSync(dir)) {
+      for (const f of readdirSync(dir).sort()) {
+        if (f.endsWith('.crt')) ca.push(readFileSync(join(dir, f), 'utf8'));
+        else if (f.endsWith('.cert')) {
+          cert = readFileSync(join(dir, f), 'utf8');
+          key = readFileSync(join(dir, f.replace(/\.cert$/, '.key')), 'utf8');
+        }
+      }
+    }
+    const opts: { ca?: string[]; cert?: string; key?: string; rejectUnauthorized?: boolean } = {};
+    // Node replaces its bundled roots when `ca` is set: keep them so public registries still verify.
+    if (ca.length > 0) opts.ca = [...rootCertificates, ...ca];
+    if (cert && key) Object.assign(opts, { cert, key });
+    if (this.isInsecure(host)) opts.rejectUnauthorized = false;
+    return opts;
+  }
+
+  log(line: string): void {
+    this.options.debug?.(line);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.dispatchers.values()].map((d) => d.close()));
+    this.dispatchers.clear();
+  }
+}
+
+function hasProxyEnv(): boolean {
+  const e = process.env;
+  return Boolean(e.HTTPS_PROXY || e.https_proxy || e.HTTP_PROXY || e.http_proxy);
+}
+
+export function header(res: Response, name: string): string | undefined {
+  const v = res.headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/** URL without its query: upload locations carry opaque state that only clutters logs. */
+function describe(url: string): string {
+  const u = new URL(url);
+  return `${u.origin}${u.pathname}`;
+}
+
+function backoff(attempt: number): number {
+  const base = 200 * 2 ** (attempt - 1);
+  return Math.round(base + Math.random() * base * 0.5);
+}
+
+function retryAfter(value: string | undefined): number | undefined {
+  if (!value) return undefined;
+  const seconds = Number(value);
+  const ms = Number.isFinite(seconds) ? seconds * 1000 : Date.parse(value) - Date.now();
+  return Number.isFinite(ms) ? Math.min(Math.max(ms, 0), MAX_RETRY_AFTER_MS) : undefined;
+}
+
+function networkMessage(err: unknown): string {
+  const e = err as { code?: string; message?: string; cause?: { code?: string; message?: string } };
+  const code = e.cause?.code ?? e.code;
+  const msg = e.cause?.message ?? e.message ?? String(err);
+  return code && !msg.includes(code) ? `${msg} (${code})` : msg;
+}
