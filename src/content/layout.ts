@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
 import { mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join, resolve as resolvePath } from 'node:path';
 import { Readable } from 'node:stream';
@@ -168,13 +169,9 @@ export class OciLayout implements Target {
     const tmp = join(dir, `.tmp-${hex.slice(0, 16)}-${randomBytes(6).toString('hex')}`);
     const source = content instanceof Uint8Array ? Readable.from([content]) : content;
     try {
-      const fh = await open(tmp, 'wx', 0o644);
-      try {
-        await pipeline(source, verifyingStream(desc, `${this.location}@${desc.digest}`), fh.createWriteStream({ autoClose: false }));
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
+      // flush: fsync before close, so a crash never leaves a renamed but empty blob.
+      const out = createWriteStream(tmp, { flags: 'wx', mode: 0o644, flush: true });
+      await pipeline(source, verifyingStream(desc, `${this.location}@${desc.digest}`), out);
       await rename(tmp, final);
     } catch (err) {
       await rm(tmp, { force: true });
