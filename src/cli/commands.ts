@@ -79,7 +79,7 @@ export function registerCommands(program: Command): void {
       for (const c of result.changes) {
         out.note(`${c.path} (${c.image}): ${c.field} ${c.from === undefined ? 'filled in' : `updated from ${JSON.stringify(c.from)}`} as ${JSON.stringify(c.to)}`);
       }
-      if (opts.bundle) await writeFileAtomic(opts.bundle, `${JSON.stringify(result.bundle, null, 2)}\n`);
+      if (opts.bundle) await writeFileAtomic(opts.bundle, result.bundleBytes);
       if (opts.relocationMap) await writeFileAtomic(opts.relocationMap, serializeRelocationMap(result.relocationMap));
       out.note(`pushed ${destination.display} (${result.stats.objectsCopied} copied, ${result.stats.mounts} mounted, ${result.stats.objectsSkipped} already there)`);
       out.result(result.index.digest);

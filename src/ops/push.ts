@@ -24,6 +24,8 @@ export interface PushResult {
   index: Descriptor;
   /** The bundle as pushed (after the fixup). */
   bundle: Bundle;
+  /** The canonical bundle bytes stored in the registry: what `pull` gives back. */
+  bundleBytes: Uint8Array;
   relocationMap: Record<string, string>;
   changes: FieldChange[];
   stats: CopyStats;
@@ -81,6 +83,7 @@ export async function pushBundle(bundle: Bundle, options: PushOptions): Promise<
   return {
     index: index.descriptor,
     bundle: fixed.bundle,
+    bundleBytes: converted!.config.bytes,
     relocationMap: fixed.relocationMap,
     changes: fixed.changes,
     stats: { ...session.stats },
