@@ -1,9 +1,10 @@
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { convertBundle, parseBundle } from '../../../src/cnab/index.js';
 import { parseReference } from '../../../src/oci/reference.js';
 
-const SPEC = '/work/shared/spec/cnab-to-oci/helloworld-complete.bundle.json';
+const SPEC = join(import.meta.dirname, '..', '..', '..', 'schemas', 'cnab-to-oci/helloworld-complete.bundle.json');
 const INVOCATION_DIGEST = 'sha256:a59a4e74d9cc89e4e75dfb2cc7ea5c108e4236ba6231b53081a9e2506d1197b6';
 
 /** The public vector: a real cnab-to-oci push (CNAB config media type, OCI index). */

@@ -5,8 +5,8 @@ import { bundleImages, parseBundle } from '../../../src/cnab/bundle.js';
 import { canonicalBundleBytes } from '../../../src/cnab/project.js';
 import { InputError } from '../../../src/oci/errors.js';
 
-const CNAB_EXAMPLES = '/work/shared/spec/cnab/examples';
-const C2O = '/work/shared/spec/cnab-to-oci';
+const CNAB_EXAMPLES = join(import.meta.dirname, '..', '..', '..', 'schemas', 'cnab/examples');
+const C2O = join(import.meta.dirname, '..', '..', '..', 'schemas', 'cnab-to-oci');
 
 describe('parseBundle accepts the spec examples', () => {
   const files = [

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { convertBundle, parseBundle, type Bundle } from '../../../src/cnab/index.js';
 import { multi, multiRelocation } from '../../fixtures/cnab/multi.js';
@@ -39,14 +40,14 @@ describe('convertBundle', () => {
   });
 
   it('oci config media type: same blob, OCI image config descriptor', () => {
-    const { bundle } = parseBundle(readFileSync('/work/shared/spec/cnab-to-oci/helloworld-complete.bundle.json'), 'b.json');
+    const { bundle } = parseBundle(readFileSync(join(import.meta.dirname, '..', '..', '..', 'schemas', 'cnab-to-oci/helloworld-complete.bundle.json')), 'b.json');
     const c = convertBundle(bundle, target, {}, { configMediaType: 'oci' });
     const cfg = 'sha256:e91b9dfcbbb3b88bac94726f276b89de46e4460b55f6e6d6f876e666b150ec5b';
     expect(text(c.configManifest.bytes)).toBe(`{"schemaVersion":2,"config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"${cfg}","size":498},"layers":null}`);
   });
 
   it('docker fallbacks: schema2 config manifest (indented, config as layer) and manifest list with mediaType last', () => {
-    const { bundle } = parseBundle(readFileSync('/work/shared/spec/cnab-to-oci/helloworld-complete.bundle.json'), 'b.json');
+    const { bundle } = parseBundle(readFileSync(join(import.meta.dirname, '..', '..', '..', 'schemas', 'cnab-to-oci/helloworld-complete.bundle.json')), 'b.json');
     const c = convertBundle(bundle, target, {}, { configMediaType: 'docker', indexMediaType: 'docker' });
     const cfg = 'sha256:e91b9dfcbbb3b88bac94726f276b89de46e4460b55f6e6d6f876e666b150ec5b';
     expect(c.config.descriptor).toEqual({ mediaType: 'application/vnd.docker.container.image.v1+json', digest: cfg, size: 498 });

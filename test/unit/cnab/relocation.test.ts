@@ -1,10 +1,11 @@
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseRelocationMap, serializeRelocationMap } from '../../../src/cnab/relocation.js';
 
 describe('relocation maps', () => {
   it('parses the spec example', () => {
-    const map = parseRelocationMap(readFileSync('/work/shared/spec/cnab/examples/103.01-relocation-mapping.json'), 'map.json');
+    const map = parseRelocationMap(readFileSync(join(import.meta.dirname, '..', '..', '..', 'schemas', 'cnab/examples/103.01-relocation-mapping.json')), 'map.json');
     expect(map['outside/helloworld:0.1.0']).toBe('my.registry/helloworld:0.1.0');
   });
   it('serializes with sorted keys, two-space indent and a trailing newline', () => {
