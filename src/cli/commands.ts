@@ -16,16 +16,21 @@ import { Output } from './output.js';
 interface GlobalOptions {
   insecureRegistry: string[];
   insecureRegistries: string[];
+  caFile: string[];
+  certsDir: string;
   json: boolean;
   debug: boolean;
 }
 
-function context(cmd: Command): { out: Output; client: RegistryClient } {
+async function context(cmd: Command): Promise<{ out: Output; client: RegistryClient }> {
   const g = cmd.optsWithGlobals() as GlobalOptions;
   const out = new Output(g.json, g.debug);
+  const ca = await Promise.all(g.caFile.map((f) => readInputFile(f).then((b) => b.toString())));
   const client = new RegistryClient({
     credentials: dockerCredentialStore(),
     insecureRegistries: [...g.insecureRegistry, ...g.insecureRegistries],
+    ca,
+    certsDir: g.certsDir,
     debug: g.debug ? (line: string) => out.debug(line) : undefined,
   });
   return { out, client };
@@ -64,7 +69,7 @@ export function registerCommands(program: Command): void {
     .option('--strict', 'refuse bundles with fields that are not part of CNAB', false)
     .addOption(new Option('--concurrency <n>', 'blob transfers at once').argParser(positiveInt).default(8))
     .action(async (bundlePath: string, opts, cmd: Command) => {
-      const { out, client } = context(cmd);
+      const { out, client } = await context(cmd);
       const bundle = await loadBundle(bundlePath, out, opts.strict);
       const destination = await openLocation(opts.target, client, { create: true });
       const layouts = await Promise.all((opts.imagesFrom as string[]).map(openImageLayout));
@@ -102,7 +107,7 @@ export function registerCommands(program: Command): void {
     .option('--bundle <file>', 'where to write the bundle', 'pulled.json')
     .option('--relocation-map <file>', 'where to write the relocation map', 'relocation-map.json')
     .action(async (ref: string, opts, cmd: Command) => {
-      const { out, client } = context(cmd);
+      const { out, client } = await context(cmd);
       const source = await openLocation(ref, client, { create: false });
       const pulled = await pullBundle(source.target, source.digest ?? source.tag!, source.relocationName);
       for (const f of pulled.unknownFields) out.warn(`${ref}: bundle has unknown field ${f}`);
@@ -122,7 +127,7 @@ export function registerCommands(program: Command): void {
     .requiredOption('-o, --output <dir>', 'directory for bundle.json, config-manifest.json and index.json')
     .option('--strict', 'refuse bundles with fields that are not part of CNAB', false)
     .action(async (bundlePath: string, opts, cmd: Command) => {
-      const { out } = context(cmd);
+      const { out } = await context(cmd);
       const bundle = await loadBundle(bundlePath, out, opts.strict);
       const target = parseReference(opts.target);
       const map = opts.relocationMap ? parseRelocationMap(await readInputFile(opts.relocationMap), opts.relocationMap) : {};
@@ -142,7 +147,7 @@ export function registerCommands(program: Command): void {
     .description('show what a bundle index holds: bundle name and version, images and digests')
     .argument('<ref>', 'registry/repo:tag, registry/repo@digest or oci:DIR[:TAG]')
     .action(async (ref: string, _opts, cmd: Command) => {
-      const { out, client } = context(cmd);
+      const { out, client } = await context(cmd);
       const source = await openLocation(ref, client, { create: false });
       const pulled = await pullBundle(source.target, source.digest ?? source.tag!, source.relocationName);
       const manifests = pulled.indexDocument.manifests ?? [];

@@ -76,14 +76,26 @@ export class Transport {
   }
 
   private async pickScheme(host: string): Promise<Scheme> {
+    let httpsError: Error;
     try {
       await this.sendOnce(`https://${host}/v2/`, { method: 'GET' });
       return 'https';
     } catch (err) {
-      if (!this.isInsecure(host)) throw err;
-      this.log(`${host}: HTTPS failed (${(err as Error).message}); trying plain HTTP (insecure registry)`);
+      httpsError = err as Error;
+    }
+    const reason = (err: Error) => err.message.replace(/^GET [^:]+(:\d+)?: /, '');
+    if (!this.isInsecure(host)) {
+      const hint = /certificate|self[- ]signed|issuer/i.test(httpsError.message)
+        ? `; trust its CA (--ca-file or /etc/docker/certs.d/${host}/ca.crt) or mark it --insecure-registry ${host}`
+        : '';
+      throw new ConnectionError(`cannot reach registry ${host} over HTTPS: ${reason(httpsError)}${hint}`, { cause: httpsError });
+    }
+    this.log(`${host}: HTTPS failed (${reason(httpsError)}); trying plain HTTP (insecure registry)`);
+    try {
       await this.sendOnce(`http://${host}/v2/`, { method: 'GET' });
       return 'http';
+    } catch (err) {
+      throw new ConnectionError(`cannot reach registry ${host} over HTTPS (${reason(httpsError)}) or HTTP (${reason(err as Error)})`, { cause: err });
     }
   }
 

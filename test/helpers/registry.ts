@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, connect } from 'node:net';
-import { tmpdir } from 'node:os';
+import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import bcrypt from 'bcryptjs';
 import { Agent, request } from 'undici';
@@ -23,8 +23,10 @@ export interface TestRegistry {
 export interface RegistryOptions {
   /** Basic auth (htpasswd) with these users. */
   htpasswd?: Record<string, string>;
-  /** Serve HTTPS with this certificate and key (PEM files). */
-  tls?: { certFile: string; keyFile: string };
+  /** Serve HTTPS with this certificate and key (PEM files); require client certificates from `clientCaFile`. */
+  tls?: { certFile: string; keyFile: string; clientCaFile?: string };
+  /** Listen here instead of 127.0.0.1 (a non-loopback address, where Docker verifies TLS). */
+  bindAddress?: string;
   /** Token auth: realm URL, service, issuer and the PEM bundle whose key signs tokens. */
   token?: { realm: string; service: string; issuer: string; rootCertBundleFile: string };
 }
@@ -46,9 +48,9 @@ async function startBinary(options: RegistryOptions): Promise<TestRegistry> {
   const child = spawn(BINARY, ['serve', config], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr = (stderr + d).slice(-4000)));
-  const host = `127.0.0.1:${port}`;
+  const host = `${options.bindAddress ?? '127.0.0.1'}:${port}`;
   try {
-    await waitUntilServing(host, child, options.tls ? 'https' : 'http', () => stderr);
+    await waitUntilServing(host, child, options.tls ? 'https' : 'http', () => stderr, options.tls);
   } catch (err) {
     child.kill('SIGKILL');
     await rm(dir, { recursive: true, force: true });
@@ -77,10 +79,11 @@ async function writeConfig(dir: string, port: number, options: RegistryOptions):
     '  delete:',
     '    enabled: true',
     'http:',
-    `  addr: 127.0.0.1:${port}`,
+    `  addr: ${options.bindAddress ?? '127.0.0.1'}:${port}`,
     '  secret: cnab-oci-test-secret',
   ];
   if (options.tls) lines.push('  tls:', `    certificate: ${options.tls.certFile}`, `    key: ${options.tls.keyFile}`);
+  if (options.tls?.clientCaFile) lines.push('    clientcas:', `      - ${options.tls.clientCaFile}`);
   if (options.htpasswd) {
     const file = join(dir, 'htpasswd');
     // Cost 4 is bcrypt's minimum: the test is about the protocol, not password hashing.
@@ -96,7 +99,9 @@ async function writeConfig(dir: string, port: number, options: RegistryOptions):
   return file;
 }
 
-async function waitUntilServing(host: string, child: ChildProcess, scheme: string, stderr: () => string): Promise<void> {
+async function waitUntilServing(host: string, child: ChildProcess, scheme: string, stderr: () => string, tls?: RegistryOptions['tls']): Promise<void> {
+  // A registry that demands client certificates is ready as soon as it accepts connections.
+  if (tls?.clientCaFile) return waitForPort(host, child, stderr);
   const agent = new Agent({ connect: { rejectUnauthorized: false } });
   const deadline = Date.now() + 20_000;
   try {
@@ -115,6 +120,30 @@ async function waitUntilServing(host: string, child: ChildProcess, scheme: strin
   } finally {
     await agent.close();
   }
+}
+
+async function waitForPort(host: string, child: ChildProcess, stderr: () => string): Promise<void> {
+  const [address, port] = [host.slice(0, host.lastIndexOf(':')), Number(host.slice(host.lastIndexOf(':') + 1))];
+  const deadline = Date.now() + 20_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`docker-registry exited with ${child.exitCode}: ${stderr()}`);
+    const open = await new Promise<boolean>((resolve) => {
+      const s = connect(port, address);
+      s.once('connect', () => {
+        s.destroy();
+        resolve(true);
+      });
+      s.once('error', () => resolve(false));
+    });
+    if (open) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`docker-registry did not start on ${host} within 20 s: ${stderr()}`);
+}
+
+/** The first non-loopback IPv4 address, where TLS is verified (Docker trusts loopback blindly). */
+export function externalAddress(): string | undefined {
+  return Object.values(networkInterfaces()).flat().find((i) => i && i.family === 'IPv4' && !i.internal)?.address;
 }
 
 function stopChild(child: ChildProcess): Promise<void> {
