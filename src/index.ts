@@ -1,0 +1,47 @@
+/**
+ * cnab-oci, the library: everything the CLI does, as typed functions.
+ *
+ *   const client = new RegistryClient({ credentials: dockerCredentialStore() });
+ *   const destination = await openLocation('registry.example.com/acme/app:1.0.0', client, { create: true });
+ *   const { bundle } = parseBundle(await readFile('bundle.json'), 'bundle.json');
+ *   const result = await pushBundle(bundle, { destination, resolver: createImageResolver(client, []) });
+ */
+export * from './cnab/index.js';
+
+// OCI model
+export { MediaType, MANIFEST_ACCEPT, isImageManifest, isIndex, isManifestLike } from './oci/mediatypes.js';
+export { digestOf, isDigest, parseDigest, verifyingStream, Digester, type Algorithm, type Digest } from './oci/digest.js';
+export { Reference, parseReference, isLoopbackHost } from './oci/reference.js';
+export { DescriptorSchema, ManifestSchema, IndexSchema, PlatformSchema, type Descriptor, type Manifest, type Index, type Platform } from './oci/schemas.js';
+export { CnabOciError, InputError, InvalidDigestError, InvalidReferenceError, DigestMismatchError, NotFoundError, InvalidContentError } from './oci/errors.js';
+
+// Content targets
+export type { ReadOnlyTarget, Target, Mountable } from './content/target.js';
+export { MemoryTarget } from './content/memory.js';
+export { OciLayout } from './content/layout.js';
+export { parseLocation, type Location } from './content/location.js';
+export { fetchBytes, readAll, MAX_MANIFEST_SIZE } from './content/read.js';
+
+// Registry client
+export { RegistryClient, type RegistryClientOptions } from './registry/client.js';
+export { Repository } from './registry/repository.js';
+export { Transport, type TransportOptions } from './registry/transport.js';
+export { Authenticator, parseChallenges, type Challenge } from './registry/auth.js';
+export {
+  anonymous,
+  staticCredentials,
+  dockerCredentialStore,
+  dockerConfigPath,
+  readDockerConfig,
+  type Credential,
+  type CredentialStore,
+} from './registry/credentials.js';
+export { RegistryError, AuthError, ManifestRejectedError, ConnectionError } from './registry/errors.js';
+
+// Transfer and operations
+export { copyGraph, CopySession, type CopyEvent, type CopyOptions, type CopyStats } from './transfer/copy.js';
+export { fixupBundle, type FixupOptions, type FixupResult, type FieldChange, type ImageResolver } from './transfer/fixup.js';
+export { pushBundle, type PushOptions, type PushResult } from './ops/push.js';
+export { pullBundle, type PulledBundle } from './ops/pull.js';
+export { convertOffline, writeConverted } from './ops/convert.js';
+export { openLocation, createImageResolver, type OpenedLocation } from './ops/locations.js';
