@@ -242,6 +242,8 @@ function retryAfter(value: string | undefined): number | undefined {
 function networkMessage(err: unknown): string {
   const e = err as { code?: string; message?: string; cause?: { code?: string; message?: string } };
   const code = e.cause?.code ?? e.code;
-  const msg = e.cause?.message ?? e.message ?? String(err);
+  let msg = (e.cause?.message ?? e.message ?? String(err)).split('\n')[0]!.trim();
+  // OpenSSL's "8044...:error:0A00010B:SSL routines:ssl3_get_record:wrong version number:file:line:" -> the reason.
+  msg = /:error:[0-9A-F]+:[^:]+:[^:]*:([^:]+)/.exec(msg)?.[1] ?? msg;
   return code && !msg.includes(code) ? `${msg} (${code})` : msg;
 }
