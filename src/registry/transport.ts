@@ -14,10 +14,17 @@ export interface TransportOptions {
   insecureRegistries?: string[];
   /** Docker's per-registry TLS directory: `<certsDir>/<host>/{*.crt,*.cert,*.key}`. */
   certsDir?: string;
+  /** More such directories (e.g. `~/.docker/certs.d` besides `/etc/docker/certs.d`): CAs from all of them are trusted, the first client certificate found is used. */
+  certsDirs?: string[];
   /** Extra CA certificates (PEM) trusted for every registry. */
   ca?: string[];
-  /** Total attempts for a request that can be replayed (first try included). */
+  /** Total attempts for a request that can be replayed (first try included); default 4. */
   attempts?: number;
+  /**
+   * Time budget for one request's retries, in ms (default 60 s): no retry starts, and no
+   * backoff or Retry-After wait is begun, that would end later than this after the first try.
+   */
+  maxRetryTime?: number;
   /** Called with one line per request; never given a credential. */
   debug?: (line: string) => void;
   userAgent?: string;
@@ -52,10 +59,12 @@ export class Transport {
   private readonly dispatchers = new Map<string, Dispatcher>();
   private readonly insecure: Set<string>;
   readonly attempts: number;
+  readonly maxRetryTime: number;
 
   constructor(private readonly options: TransportOptions = {}) {
     this.insecure = new Set(options.insecureRegistries ?? []);
     this.attempts = Math.max(1, options.attempts ?? 4);
+    this.maxRetryTime = Math.max(0, options.maxRetryTime ?? 60_000);
   }
 
   /** Docker treats loopback registries as insecure by default. */
@@ -92,7 +101,8 @@ export class Transport {
     }
     this.log(`${host}: HTTPS failed (${reason(httpsError)}); trying plain HTTP (insecure registry)`);
     try {
-      await this.sendOnce(`http://${host}/v2/`, { method: 'GET' });
+      // Plain HTTP is the last option: retry its connection failures like any request.
+      await (await this.withRetries(`http://${host}/v2/`, { method: 'GET' }, true)).body.dump();
       return 'http';
     } catch (err) {
       throw new ConnectionError(`cannot reach registry ${host} over HTTPS (${reason(httpsError)}) or HTTP (${reason(err as Error)})`, { cause: err });
@@ -129,19 +139,21 @@ export class Transport {
 
   private async withRetries(url: string, opts: SendOptions, replayable: boolean): Promise<Response> {
     const attempts = replayable ? this.attempts : 1;
+    const deadline = Date.now() + this.maxRetryTime;
     for (let attempt = 1; ; attempt++) {
       let res: Response;
       try {
         res = await this.attempt(url, opts);
       } catch (err) {
-        if (attempt >= attempts) throw err;
         const wait = backoff(attempt);
+        if (attempt >= attempts || Date.now() + wait > deadline) throw err;
         this.log(`${opts.method} ${describe(url)}: ${(err as Error).message}; retry ${attempt}/${attempts - 1} in ${wait} ms`);
         await sleep(wait);
         continue;
       }
       if (!RETRY_STATUSES.has(res.statusCode) || attempt >= attempts) return res;
       const wait = retryAfter(header(res, 'retry-after')) ?? backoff(attempt);
+      if (Date.now() + wait > deadline) return res;
       await res.body.dump();
       this.log(`${opts.method} ${describe(url)}: HTTP ${res.statusCode}; retry ${attempt}/${attempts - 1} in ${wait} ms`);
       await sleep(wait);
@@ -171,8 +183,11 @@ export class Transport {
     let d = this.dispatchers.get(key);
     if (!d) {
       const tls = url.protocol === 'https:' ? this.tlsOptions(url.host) : {};
-      // EnvHttpProxyAgent honours HTTP_PROXY, HTTPS_PROXY and NO_PROXY as Docker does.
-      d = hasProxyEnv() ? new EnvHttpProxyAgent({ connect: tls }) : new Agent({ connect: tls });
+      // EnvHttpProxyAgent honours HTTP_PROXY, HTTPS_PROXY and NO_PROXY; as in Go (so Docker),
+      // loopback is never proxied. Through a proxy, `requestTls` is what applies to the registry.
+      d = hasProxyEnv() && !isLoopbackHost(url.host)
+        ? new EnvHttpProxyAgent({ connect: tls, requestTls: tls })
+        : new Agent({ connect: tls });
       this.dispatchers.set(key, d);
     }
     return d;
@@ -183,11 +198,13 @@ export class Transport {
     const ca = [...(this.options.ca ?? [])];
     let cert: string | undefined;
     let key: string | undefined;
-    const dir = this.options.certsDir ? join(this.options.certsDir, host.replace(/:/g, process.platform === 'win32' ? '_' : ':')) : undefined;
-    if (dir && existsSync(dir)) {
+    const roots = [...(this.options.certsDir ? [this.options.certsDir] : []), ...(this.options.certsDirs ?? [])];
+    for (const root of new Set(roots)) {
+      const dir = join(root, host.replace(/:/g, process.platform === 'win32' ? '_' : ':'));
+      if (!existsSync(dir)) continue;
       for (const f of readdirSync(dir).sort()) {
         if (f.endsWith('.crt')) ca.push(readFileSync(join(dir, f), 'utf8'));
-        else if (f.endsWith('.cert')) {
+        else if (f.endsWith('.cert') && !cert) {
           cert = readFileSync(join(dir, f), 'utf8');
           key = readFileSync(join(dir, f.replace(/\.cert$/, '.key')), 'utf8');
         }
