@@ -5,7 +5,8 @@ import { parseLocation } from '../content/location.js';
 import { InputError } from '../oci/errors.js';
 import { parseReference } from '../oci/reference.js';
 import { RegistryClient } from '../registry/client.js';
-import { dockerCredentialStore } from '../registry/credentials.js';
+import { dirname, join } from 'node:path';
+import { defaultCredentialStore, dockerConfigPath, type CredentialStore } from '../registry/credentials.js';
 import { convertOffline, writeConverted } from '../ops/convert.js';
 import { createImageResolver, openLocation } from '../ops/locations.js';
 import { pullBundle } from '../ops/pull.js';
@@ -22,15 +23,18 @@ interface GlobalOptions {
   debug: boolean;
 }
 
-async function context(cmd: Command): Promise<{ out: Output; client: RegistryClient }> {
+/** Output and a registry client from the global flags; `credentials` replaces Docker's (login). */
+export async function context(cmd: Command, credentials: CredentialStore = defaultCredentialStore()): Promise<{ out: Output; client: RegistryClient }> {
   const g = cmd.optsWithGlobals() as GlobalOptions;
   const out = new Output(g.json, g.debug);
   const ca = await Promise.all(g.caFile.map((f) => readInputFile(f).then((b) => b.toString())));
   const client = new RegistryClient({
-    credentials: dockerCredentialStore(),
+    credentials,
     insecureRegistries: [...g.insecureRegistry, ...g.insecureRegistries],
     ca,
     certsDir: g.certsDir,
+    // The user's certs.d next to config.json counts too, as for the Docker CLI.
+    certsDirs: [join(dirname(dockerConfigPath()), 'certs.d')],
     debug: g.debug ? (line: string) => out.debug(line) : undefined,
   });
   return { out, client };

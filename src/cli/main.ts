@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command, CommanderError, Option } from 'commander';
 import { CnabOciError } from '../oci/errors.js';
+import { registerAuthCommands } from './auth-commands.js';
 import { registerCommands } from './commands.js';
 import { redactSecrets } from './redact.js';
 
@@ -17,6 +18,7 @@ const program = new Command('cnab-oci')
   .exitOverride();
 
 registerCommands(program);
+registerAuthCommands(program);
 
 try {
   await program.parseAsync(process.argv);

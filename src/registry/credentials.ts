@@ -1,10 +1,11 @@
 import { execFile } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile, realpath } from 'node:fs/promises';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { z } from 'zod';
 import { InputError } from '../oci/errors.js';
 import { DOCKER_HUB } from '../oci/reference.js';
+import { writeFileAtomic } from '../util/files.js';
 
 /**
  * A credential for one registry. `identityToken` is an OAuth2 refresh token (what `docker login`
@@ -78,9 +79,20 @@ export async function readDockerConfig(path: string): Promise<DockerConfig> {
 
 /** The host part of a config.json `auths` key: `https://host/v1/` -> `host`. Docker accepts both forms. */
 export function configKeyHost(key: string): string {
-  let host = key.replace(/^[a-z]+:\/\//i, '');
-  host = host.split('/')[0] ?? host;
+  let host = key.trim().replace(/^[a-z]+:\/\//i, '');
+  host = (host.split('/')[0] ?? host).toLowerCase();
   return host === 'index.docker.io' || host === 'registry-1.docker.io' ? DOCKER_HUB : host;
+}
+
+/**
+ * The credential helper Docker uses for a registry: `credHelpers[host]` (any spelling of the
+ * host: Docker Hub's aliases all count), else `credsStore`.
+ */
+export function helperFor(cfg: DockerConfig, registry: string): string | undefined {
+  const helpers = cfg.credHelpers ?? {};
+  if (helpers[registry]) return helpers[registry];
+  for (const [key, helper] of Object.entries(helpers)) if (configKeyHost(key) === registry) return helper;
+  return cfg.credsStore || undefined;
 }
 
 /** The key `docker login` would use for a registry (Docker Hub has its historical URL). */
@@ -120,10 +132,11 @@ export function dockerCredentialStore(options: { configPath?: string; env?: Node
   const runHelper = options.runHelper ?? runCredentialHelper;
   let config: Promise<DockerConfig> | undefined;
   return {
-    async get(registry: string): Promise<Credential | undefined> {
+    async get(name: string): Promise<Credential | undefined> {
+      const registry = configKeyHost(name);
       config ??= readDockerConfig(path);
       const cfg = await config;
-      const helper = cfg.credHelpers?.[registry] ?? (registry === DOCKER_HUB ? cfg.credHelpers?.['index.docker.io'] : undefined) ?? cfg.credsStore;
+      const helper = helperFor(cfg, registry);
       if (helper) {
         const fromHelper = await credentialFromHelper(runHelper, helper, registry);
         if (fromHelper) return fromHelper;
@@ -173,4 +186,170 @@ function credentialFromEntry(entry: z.infer<typeof AuthEntry>, path: string, reg
   if (entry.identitytoken) cred.identityToken = entry.identitytoken;
   if (entry.registrytoken) cred.registryToken = entry.registrytoken;
   return Object.keys(cred).length > 0 ? cred : undefined;
+}
+
+/**
+ * The containers tools' (podman, skopeo, buildah) credential file: `$REGISTRY_AUTH_FILE`, else
+ * `$XDG_RUNTIME_DIR/containers/auth.json`; undefined when neither is set.
+ */
+export function containersAuthPath(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  if (env.REGISTRY_AUTH_FILE) return env.REGISTRY_AUTH_FILE;
+  if (env.XDG_RUNTIME_DIR) return join(env.XDG_RUNTIME_DIR, 'containers', 'auth.json');
+  return undefined;
+}
+
+/**
+ * Credentials from a containers `auth.json` (same `auths` format as Docker's config.json).
+ * Entries are per registry host; entries scoped to a repository (`host/ns/repo`) are ignored.
+ */
+export function containersAuthStore(options: { path?: string; env?: NodeJS.ProcessEnv } = {}): CredentialStore {
+  const path = options.path ?? containersAuthPath(options.env);
+  let config: Promise<DockerConfig> | undefined;
+  return {
+    async get(name: string): Promise<Credential | undefined> {
+      if (!path) return undefined;
+      const registry = configKeyHost(name);
+      config ??= readDockerConfig(path);
+      const auths = (await config).auths ?? {};
+      for (const [key, entry] of Object.entries(auths)) {
+        if (key.replace(/^[a-z]+:\/\//i, '').replace(/\/v[12]\/?$/, '').replace(/\/$/, '').includes('/')) continue;
+        if (configKeyHost(key) === registry) return credentialFromEntry(entry, path, registry);
+      }
+      return undefined;
+    },
+  };
+}
+
+/** The first store that has a credential for the registry wins. */
+export function chainCredentials(...stores: CredentialStore[]): CredentialStore {
+  return {
+    async get(registry: string): Promise<Credential | undefined> {
+      for (const store of stores) {
+        const cred = await store.get(registry);
+        if (cred) return cred;
+      }
+      return undefined;
+    },
+  };
+}
+
+/**
+ * What the CLI uses: Docker's config (and its helpers) first; the containers auth.json only
+ * when Docker has nothing for that registry.
+ */
+export function defaultCredentialStore(options: { env?: NodeJS.ProcessEnv; runHelper?: HelperRunner } = {}): CredentialStore {
+  return chainCredentials(dockerCredentialStore(options), containersAuthStore({ env: options.env }));
+}
+
+export interface SaveCredentialOptions {
+  configPath?: string;
+  env?: NodeJS.ProcessEnv;
+  runHelper?: HelperRunner;
+}
+
+/** Where a credential went or came from: a helper (`docker-credential-<name>`) or config.json. */
+export interface CredentialLocation {
+  helper?: string;
+  configPath: string;
+}
+
+/**
+ * Save a credential as `docker login` does: through the registry's credential helper
+ * (`credHelpers[host]`, else `credsStore`) with the helper's `store` action, else as
+ * `auths[key].auth` in config.json. config.json is rewritten atomically with mode 0600 and
+ * every other field kept; with a helper only an empty `auths[key]` marker is written there,
+ * as Docker does.
+ */
+export async function saveDockerCredential(registry: string, cred: { username: string; password: string }, options: SaveCredentialOptions = {}): Promise<CredentialLocation> {
+  const host = configKeyHost(registry);
+  const key = configKeyFor(host);
+  const path = await writablePath(options.configPath ?? dockerConfigPath(options.env));
+  const raw = await readRawConfig(path);
+  const cfg = await readDockerConfig(path);
+  const helper = helperFor(cfg, host);
+  const auths = objectField(raw, 'auths', path);
+  const previous = typeof auths[key] === 'object' && auths[key] !== null ? (auths[key] as Record<string, unknown>) : {};
+  const { auth: _a, username: _u, password: _p, identitytoken: _i, registrytoken: _r, ...kept } = previous;
+  if (helper) {
+    const runHelper = options.runHelper ?? runCredentialHelper;
+    await runHelper(helper, 'store', JSON.stringify({ ServerURL: key, Username: cred.username, Secret: cred.password }));
+    auths[key] = kept;
+  } else {
+    auths[key] = { ...kept, auth: Buffer.from(`${cred.username}:${cred.password}`).toString('base64') };
+  }
+  await writeConfig(path, raw);
+  return { helper, configPath: path };
+}
+
+/**
+ * Remove a registry's credential as `docker logout` does: the helper's `erase`, and every
+ * `auths` entry for that host (any spelling). Returns false when there was nothing to remove.
+ */
+export async function eraseDockerCredential(registry: string, options: SaveCredentialOptions = {}): Promise<CredentialLocation & { removed: boolean }> {
+  const host = configKeyHost(registry);
+  const key = configKeyFor(host);
+  const path = await writablePath(options.configPath ?? dockerConfigPath(options.env));
+  const raw = await readRawConfig(path);
+  const cfg = await readDockerConfig(path);
+  const helper = helperFor(cfg, host);
+  let removed = false;
+  if (helper) {
+    const runHelper = options.runHelper ?? runCredentialHelper;
+    removed = Boolean((await runHelper(helper, 'get', key)).trim());
+    if (removed) await runHelper(helper, 'erase', key);
+  }
+  const auths = raw.auths;
+  if (auths && typeof auths === 'object') {
+    for (const k of Object.keys(auths)) {
+      if (configKeyHost(k) !== host) continue;
+      delete (auths as Record<string, unknown>)[k];
+      removed = true;
+    }
+    if (removed) await writeConfig(path, raw);
+  }
+  return { helper, configPath: path, removed };
+}
+
+/** Docker follows a symlinked config.json and replaces its target. */
+async function writablePath(path: string): Promise<string> {
+  try {
+    return await realpath(path);
+  } catch {
+    return path;
+  }
+}
+
+async function readRawConfig(path: string): Promise<Record<string, unknown>> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return {};
+    throw new InputError(`${path}: cannot read Docker config (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+  if (!text.trim()) return {};
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    throw new InputError(`${path}: not valid JSON`);
+  }
+  if (!json || typeof json !== 'object' || Array.isArray(json)) throw new InputError(`${path}: expected a JSON object`);
+  return json as Record<string, unknown>;
+}
+
+function objectField(raw: Record<string, unknown>, field: string, path: string): Record<string, unknown> {
+  const value = raw[field];
+  if (value === undefined || value === null) {
+    const created: Record<string, unknown> = {};
+    raw[field] = created;
+    return created;
+  }
+  if (typeof value !== 'object' || Array.isArray(value)) throw new InputError(`${path}: field ${field}: expected an object`);
+  return value as Record<string, unknown>;
+}
+
+async function writeConfig(path: string, raw: Record<string, unknown>): Promise<void> {
+  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+  await writeFileAtomic(path, `${JSON.stringify(raw, null, '\t')}\n`, { mode: 0o600 });
 }

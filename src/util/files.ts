@@ -7,10 +7,10 @@ import { InputError } from '../oci/errors.js';
  * Write a file so that readers see either the old content or the whole new content:
  * a temporary file in the same directory, fsync, then rename over the target.
  */
-export async function writeFileAtomic(path: string, data: Uint8Array | string): Promise<void> {
+export async function writeFileAtomic(path: string, data: Uint8Array | string, options: { mode?: number } = {}): Promise<void> {
   const tmp = join(dirname(path), `.${basename(path)}.tmp-${randomBytes(6).toString('hex')}`);
   try {
-    const fh = await open(tmp, 'wx', 0o644);
+    const fh = await open(tmp, 'wx', options.mode ?? 0o644);
     try {
       await fh.writeFile(data);
       await fh.sync();
