@@ -70,7 +70,8 @@ export function createImageResolver(client: RegistryClient, layouts: OciLayout[]
         throw new InputError(`image ${JSON.stringify(image)}: ${(err as Error).message}`);
       }
       for (const layout of layouts) {
-        for (const name of new Set([image, ref.toString(), ref.familiar()])) {
+        // By name first; an image pinned by digest is found by its digest wherever the layout holds it.
+        for (const name of new Set([image, ref.toString(), ref.familiar(), ...(ref.digest ? [ref.digest] : [])])) {
           try {
             return { source: layout, descriptor: await layout.resolve(name) };
           } catch (err) {
