@@ -40,3 +40,22 @@ export class NotFoundError extends CnabOciError {}
 
 /** A manifest, index or config that is not what it claims to be. */
 export class InvalidContentError extends CnabOciError {}
+
+const TRANSIENT_CODES = new Set(['ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED', 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH', 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH', 'UND_ERR_BODY_TIMEOUT', 'UND_ERR_HEADERS_TIMEOUT']);
+
+/**
+ * A failure that trying again may cure: a broken connection, a registry saying "later"
+ * (408, 429, 5xx), or bytes that arrived damaged (a digest mismatch in transit, or the
+ * registry's DIGEST_INVALID for what we verified before sending). A transfer that fails with
+ * one of these is started again from a fresh read of its source, a bounded number of times.
+ */
+export function isTransientError(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  if (err instanceof DigestMismatchError || err.name === 'ConnectionError') return true;
+  const { status, codes, code } = err as { status?: unknown; codes?: unknown; code?: unknown };
+  if (typeof status === 'number') {
+    return status === 408 || status === 429 || status >= 500 || (Array.isArray(codes) && codes.includes('DIGEST_INVALID'));
+  }
+  const cause = (err as { cause?: { code?: unknown } }).cause;
+  return (typeof code === 'string' && TRANSIENT_CODES.has(code)) || (typeof cause?.code === 'string' && TRANSIENT_CODES.has(cause.code));
+}

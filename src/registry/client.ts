@@ -7,7 +7,14 @@ import { Transport, type TransportOptions } from './transport.js';
 export interface RegistryClientOptions extends TransportOptions {
   /** Where credentials come from; anonymous when absent. */
   credentials?: CredentialStore;
+  /** Blobs larger than this (bytes) are uploaded in chunks that can resume; default 8 MiB. */
+  chunkThreshold?: number;
+  /** Size of one upload chunk (PATCH), held in memory while it is sent; default 4 MiB. */
+  chunkSize?: number;
 }
+
+export const DEFAULT_CHUNK_THRESHOLD = 8 * 1024 * 1024;
+export const DEFAULT_CHUNK_SIZE = 4 * 1024 * 1024;
 
 /**
  * The entry point to registries: one transport (connections, TLS, proxies, retries) and one
@@ -16,8 +23,12 @@ export interface RegistryClientOptions extends TransportOptions {
 export class RegistryClient {
   readonly transport: Transport;
   readonly auth: Authenticator;
+  readonly chunkThreshold: number;
+  readonly chunkSize: number;
 
   constructor(options: RegistryClientOptions = {}) {
+    this.chunkThreshold = options.chunkThreshold ?? DEFAULT_CHUNK_THRESHOLD;
+    this.chunkSize = Math.max(1, options.chunkSize ?? DEFAULT_CHUNK_SIZE);
     this.transport = new Transport(options);
     this.auth = new Authenticator(options.credentials ?? anonymous, this.transport);
   }

@@ -2,11 +2,11 @@ import { Readable, Transform, pipeline } from 'node:stream';
 import type { Mountable, ReadOnlyTarget, Target } from '../content/target.js';
 import { MAX_MANIFEST_SIZE, readAll } from '../content/read.js';
 import { digestOf, isDigest, parseDigest, verifyingStream } from '../oci/digest.js';
-import { DigestMismatchError, InvalidContentError, NotFoundError } from '../oci/errors.js';
+import { DigestMismatchError, InvalidContentError, isTransientError, NotFoundError } from '../oci/errors.js';
 import { MANIFEST_ACCEPT, isManifestLike } from '../oci/mediatypes.js';
 import type { Descriptor } from '../oci/schemas.js';
 import type { RegistryClient } from './client.js';
-import { AuthError, errorForResponse, RegistryError } from './errors.js';
+import { AuthError, ConnectionError, errorForResponse, RegistryError } from './errors.js';
 import { header, type Response, type SendOptions } from './transport.js';
 
 type Access = 'pull' | 'push';
@@ -56,16 +56,73 @@ export class Repository implements Target, Mountable {
     const cached = this.manifests.get(desc.digest);
     if (cached) return Readable.from([cached]);
     const manifest = isManifestLike(desc.mediaType);
-    const res = await this.call(`/${manifest ? 'manifests' : 'blobs'}/${desc.digest}`, {
+    if (!manifest) {
+      const verified = verifyingStream(desc, what);
+      pipeline(Readable.from(this.resumableBlob(desc, await this.openBlob(desc, 0))), verified, () => {});
+      return verified;
+    }
+    const res = await this.call(`/manifests/${desc.digest}`, {
       method: 'GET',
       access: 'pull',
-      headers: manifest ? { accept: `${desc.mediaType}, ${MANIFEST_ACCEPT}` } : {},
+      headers: { accept: `${desc.mediaType}, ${MANIFEST_ACCEPT}` },
       followRedirects: true,
     });
     if (res.statusCode !== 200) await this.fail(res, what);
     const verified = verifyingStream(desc, what);
     pipeline(res.body, verified, () => {});
     return verified;
+  }
+
+  /**
+   * A blob's bytes from `offset` on: `Range: bytes=N-` when resuming (206 expected; a 200 with
+   * the whole blob is skipped forward).
+   */
+  private async openBlob(desc: Descriptor, offset: number): Promise<AsyncIterable<Buffer>> {
+    const res = await this.call(`/blobs/${desc.digest}`, {
+      method: 'GET',
+      access: 'pull',
+      headers: offset > 0 ? { range: `bytes=${offset}-` } : {},
+      followRedirects: true,
+    });
+    if (offset > 0 && res.statusCode === 206) {
+      const range = header(res, 'content-range');
+      if (range && !range.startsWith(`bytes ${offset}-`)) {
+        await res.body.dump();
+        throw new ConnectionError(`${this.describe(desc.digest)}: asked to resume at byte ${offset}, registry sent ${range}`);
+      }
+      return res.body as AsyncIterable<Buffer>;
+    }
+    if (res.statusCode !== 200) await this.fail(res, this.describe(desc.digest));
+    return offset > 0 ? skipBytes(res.body as AsyncIterable<Buffer>, offset) : (res.body as AsyncIterable<Buffer>);
+  }
+
+  /**
+   * A blob download that survives broken connections: when the body fails or ends short, the
+   * rest is asked for with a Range request, up to the transport's attempts. The caller verifies
+   * the digest over the whole stream, so a resumed download is checked like any other.
+   */
+  private async *resumableBlob(desc: Descriptor, first: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+    const transport = this.client.transport;
+    let body = first;
+    let offset = 0;
+    for (let attempt = 1; ; attempt++) {
+      let failure: unknown;
+      try {
+        for await (const chunk of body) {
+          offset += chunk.length;
+          yield chunk;
+        }
+      } catch (err) {
+        failure = err;
+      }
+      if (offset >= desc.size) return; // complete (or too long: the verifier says so)
+      const reason = failure ? ((failure as Error).message ?? String(failure)) : `body ended after ${offset} of ${desc.size} bytes`;
+      if (attempt >= transport.attempts) {
+        throw new ConnectionError(`${this.describe(desc.digest)}: download failed at byte ${offset} of ${desc.size} (${reason})`, { cause: failure });
+      }
+      transport.log(`${this.describe(desc.digest)}: download broke at byte ${offset} (${reason}); resuming with Range`);
+      body = await this.openBlob(desc, offset);
+    }
   }
 
   async exists(desc: Descriptor): Promise<boolean> {
@@ -159,12 +216,36 @@ export class Repository implements Target, Mountable {
 
   private async uploadBlob(desc: Descriptor, content: Readable | Uint8Array): Promise<void> {
     const what = this.describe(desc.digest);
+    try {
+      if (desc.size > this.client.chunkThreshold) {
+        await this.uploadChunked(desc, content instanceof Uint8Array ? Readable.from([Buffer.from(content)]) : content, what);
+      } else {
+        await this.uploadMonolithic(desc, content, what);
+      }
+    } catch (err) {
+      if (!(content instanceof Uint8Array)) content.destroy();
+      // A commit whose answer was lost: the registry verified the digest, so the blob is whole.
+      if (isTransientError(err) && !(err instanceof DigestMismatchError) && (await this.exists(desc).catch(() => false))) {
+        this.client.transport.log(`${what}: upload failed (${(err as Error).message}) but the registry has the blob`);
+        return;
+      }
+      throw err;
+    }
+  }
+
+  /** POST: open an upload session; returns its location. */
+  private async startUpload(what: string): Promise<URL> {
     const start = await this.call('/blobs/uploads/', { method: 'POST', access: 'push', headers: { 'content-length': '0' } });
     await start.body.dump();
     if (start.statusCode !== 202) await this.fail(start, `${what} (upload)`, 'write');
     const location = header(start, 'location');
     if (!location) throw new RegistryError(`${what}: registry started an upload without a Location`, start.statusCode);
-    const url = new URL(location, await this.client.transport.origin(this.registry));
+    return new URL(location, await this.client.transport.origin(this.registry));
+  }
+
+  /** POST then one PUT with the whole body (small blobs: two requests). */
+  private async uploadMonolithic(desc: Descriptor, content: Readable | Uint8Array, what: string): Promise<void> {
+    const url = await this.startUpload(what);
     url.searchParams.set('digest', desc.digest);
 
     // Verify on our side too, so a bad source fails with our message rather than the registry's.
@@ -197,10 +278,94 @@ export class Repository implements Target, Mountable {
       throw sourceError;
     }
     if (res.statusCode !== 201) {
-      const text = await res.body.text();
+      const text = await res.body.text().catch(() => '');
       throw errorForResponse(`${what} (upload)`, res.statusCode, text, 'write');
     }
     await res.body.dump();
+  }
+
+  /**
+   * Large blobs: PATCH chunks with Content-Range, then PUT ?digest=. One chunk is held in memory
+   * at a time. When a PATCH fails, the registry is asked how much it has (GET on the upload
+   * location, `Range: 0-N`) and the chunk goes on from there. When the registry has dropped the
+   * session (distribution does after a half-received chunk), the error is transient and the
+   * caller starts the blob again from a fresh read of its source.
+   */
+  private async uploadChunked(desc: Descriptor, content: Readable, what: string): Promise<void> {
+    let location = await this.startUpload(what);
+    const verified = verifyingStream(desc, what);
+    pipeline(content, verified, () => {});
+    let offset = 0;
+    // Iterating the verifier: a digest or size mismatch throws here, before the commit.
+    for await (const chunk of chunksOf(verified, this.client.chunkSize)) {
+      location = await this.sendChunk(location, chunk, offset, what);
+      offset += chunk.length;
+    }
+    const url = new URL(location);
+    url.searchParams.set('digest', desc.digest);
+    const res = await this.call(url.toString(), { method: 'PUT', access: 'push', headers: { 'content-length': '0' } });
+    if (res.statusCode !== 201) {
+      const text = await res.body.text().catch(() => '');
+      throw errorForResponse(`${what} (upload)`, res.statusCode, text, 'write');
+    }
+    await res.body.dump();
+  }
+
+  private async sendChunk(location: URL, chunk: Buffer, offset: number, what: string): Promise<URL> {
+    const transport = this.client.transport;
+    let sent = 0;
+    for (let attempt = 1; ; attempt++) {
+      const body = chunk.subarray(sent);
+      const first = offset + sent;
+      let failure: unknown;
+      try {
+        const res = await this.call(location.toString(), {
+          method: 'PATCH',
+          access: 'push',
+          headers: { 'content-type': 'application/octet-stream', 'content-range': `${first}-${offset + chunk.length - 1}`, 'content-length': String(body.length) },
+          body,
+          // The registry may have taken part of it: ask, rather than send the same bytes twice.
+          replayable: false,
+        });
+        if (res.statusCode === 202) {
+          await res.body.dump();
+          const next = header(res, 'location');
+          if (!next) throw new RegistryError(`${what}: registry accepted a chunk without a Location`, res.statusCode);
+          return new URL(next, location);
+        }
+        failure = errorForResponse(`${what} (upload chunk at byte ${first})`, res.statusCode, await res.body.text().catch(() => ''), 'write');
+      } catch (err) {
+        failure = err;
+      }
+      if (attempt >= transport.attempts || !isTransientError(failure)) throw failure;
+      const status = await this.uploadStatus(location);
+      if (!status || status.received < offset || status.received > offset + chunk.length) {
+        throw new ConnectionError(`${what}: upload session lost after a failed chunk at byte ${first} (${(failure as Error).message})`, { cause: failure });
+      }
+      transport.log(`${what}: chunk at byte ${first} failed (${(failure as Error).message}); registry has ${status.received} bytes, resuming there`);
+      sent = status.received - offset;
+      location = status.location;
+      if (sent === chunk.length) return location;
+    }
+  }
+
+  /** How many bytes an upload session holds (`Range: 0-N`), or undefined when the session is gone. */
+  private async uploadStatus(location: URL): Promise<{ received: number; location: URL } | undefined> {
+    let res: Response;
+    try {
+      res = await this.call(location.toString(), { method: 'GET', access: 'push' });
+    } catch {
+      return undefined;
+    }
+    await res.body.dump();
+    if (res.statusCode !== 204 && res.statusCode !== 200) return undefined;
+    const m = /^(?:bytes=)?0-(\d+)$/.exec(header(res, 'range') ?? '');
+    if (!m) return undefined;
+    const end = Number(m[1]);
+    // "0-0" is both "nothing" and "one byte" in distribution's answer: treat it as unknown.
+    if (end === 0) return undefined;
+    const next = header(res, 'location');
+    return { received: end + 1, location: next ? new URL(next, location) : location };
   }
 
   private async cancelUpload(res: Response): Promise<void> {
@@ -262,4 +427,34 @@ export class Repository implements Target, Mountable {
 
 function contentType(res: Response): string | undefined {
   return header(res, 'content-type')?.split(';')[0]?.trim();
+}
+
+/** Regroup a stream into buffers of `size` bytes (the last may be shorter). */
+async function* chunksOf(stream: AsyncIterable<Buffer>, size: number): AsyncGenerator<Buffer> {
+  let parts: Buffer[] = [];
+  let held = 0;
+  for await (const data of stream) {
+    parts.push(data);
+    held += data.length;
+    while (held >= size) {
+      const all = Buffer.concat(parts, held);
+      yield all.subarray(0, size);
+      parts = [all.subarray(size)];
+      held -= size;
+    }
+  }
+  if (held > 0) yield Buffer.concat(parts, held);
+}
+
+/** Drop the first `count` bytes of a stream. */
+async function* skipBytes(stream: AsyncIterable<Buffer>, count: number): AsyncGenerator<Buffer> {
+  let left = count;
+  for await (const data of stream) {
+    if (left >= data.length) {
+      left -= data.length;
+      continue;
+    }
+    yield left > 0 ? data.subarray(left) : data;
+    left = 0;
+  }
 }

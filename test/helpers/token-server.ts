@@ -24,7 +24,16 @@ export interface TokenServer {
   /** The certificate whose key signs tokens: the registry's `rootcertbundle`. */
   certFile: string;
   requests: TokenRequest[];
+  /** Every token handed out, to check that none is ever printed. */
+  issued: string[];
   stop(): Promise<void>;
+}
+
+export interface TokenServerOptions {
+  /** Repositories a user may not pull (nor push): a token without those actions, as Docker Hub does. */
+  denyPull?: Record<string, string[]>;
+  /** Answer POST (the refresh-token grant) with this status, like registries that only do GET. */
+  postStatus?: number;
 }
 
 /**
@@ -34,7 +43,7 @@ export interface TokenServer {
  * Tokens are RS256 JWTs carrying the signing certificate in `x5c`, which registry:2 checks
  * against the certificate bundle it was configured with.
  */
-export async function startTokenServer(users: Record<string, string>, identityTokens: Record<string, string> = {}): Promise<TokenServer> {
+export async function startTokenServer(users: Record<string, string>, identityTokens: Record<string, string> = {}, options: TokenServerOptions = {}): Promise<TokenServer> {
   const dir = await mkdtemp(join(tmpdir(), 'cnab-oci-token-'));
   const keyFile = join(dir, 'key.pem');
   const certFile = join(dir, 'cert.pem');
@@ -44,6 +53,7 @@ export async function startTokenServer(users: Record<string, string>, identityTo
   const service = 'cnab-oci-test-registry';
   const issuer = 'cnab-oci-test-issuer';
   const requests: TokenRequest[] = [];
+  const issued: string[] = [];
 
   const server: Server = createServer(async (req, res) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
@@ -51,6 +61,11 @@ export async function startTokenServer(users: Record<string, string>, identityTo
     let scopes = url.searchParams.getAll('scope').flatMap((s) => s.split(' ')).filter(Boolean);
     let svc = url.searchParams.get('service') ?? undefined;
     let ok = true;
+    if (req.method === 'POST' && options.postStatus) {
+      requests.push({ method: 'POST', scopes: [], granted: false });
+      res.writeHead(options.postStatus).end();
+      return;
+    }
     if (req.method === 'POST') {
       const form = new URLSearchParams(await body(req));
       svc = form.get('service') ?? undefined;
@@ -77,10 +92,12 @@ export async function startTokenServer(users: Record<string, string>, identityTo
       const actions = (rest.pop() ?? '').split(',');
       const name = rest.join(':');
       if (type !== 'repository') return [];
+      if (user !== undefined && options.denyPull?.[user]?.includes(name)) return [{ type, name, actions: [] }];
       return [{ type, name, actions: actions.filter((a) => a === 'pull' || (a === 'push' && user !== undefined)) }];
     });
     const now = Math.floor(Date.now() / 1000);
     const token = jwt({ alg: 'RS256', typ: 'JWT', x5c: [certDer] }, { iss: issuer, sub: user ?? '', aud: service, exp: now + 300, nbf: now - 10, iat: now, jti: randomBytes(8).toString('hex'), access }, key);
+    issued.push(token);
     res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ token, access_token: token, expires_in: 300 }));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -92,6 +109,7 @@ export async function startTokenServer(users: Record<string, string>, identityTo
     issuer,
     certFile,
     requests,
+    issued,
     async stop() {
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await rm(dir, { recursive: true, force: true });

@@ -40,7 +40,7 @@ describe('push and pull with OCI layouts', () => {
   it('finds an image pinned by digest in --images-from', async () => {
     const bundle = JSON.parse(await readFile(join(fixtures, 'bundle.json'), 'utf8'));
     const index = JSON.parse(await readFile(join(fixtures, 'images', 'index.json'), 'utf8'));
-    const worker = index.manifests.find((m: { annotations: Record<string, string> }) => m.annotations['org.opencontainers.image.ref.name'].includes('worker'));
+    const worker = index.manifests.find((m: { annotations: Record<string, string> }) => m.annotations["org.opencontainers.image.ref.name"]?.includes('worker'));
     bundle.images.worker.image = `registry.invalid/elsewhere/worker@${worker.digest}`;
     const path = join(work, 'pinned.json');
     await writeFile(path, JSON.stringify(bundle));

@@ -1,0 +1,56 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { OciLayout } from '../content/layout.js';
+import { parseLocation } from '../content/location.js';
+import { extractArchive, writeTarFile } from '../content/tar.js';
+import { Reference } from '../oci/reference.js';
+import type { RegistryClient } from '../registry/client.js';
+import { openLocation, type OpenedLocation } from './locations.js';
+
+/**
+ * A location for copy: a registry, `oci:DIR[:TAG]`, or `oci-archive:FILE[:TAG]` (a tar of an OCI
+ * layout, as skopeo writes it). An archive is read by extracting it safely into a temporary
+ * layout, and written by filling a temporary layout that `finish` turns into the tar file
+ * (atomically: the file appears whole or not at all). `dispose` removes the temporary files.
+ */
+export interface TransferLocation {
+  location: OpenedLocation;
+  finish(): Promise<void>;
+  dispose(): Promise<void>;
+}
+
+/** Same stand-in repository as for layouts: the converter only needs "the" repository. */
+const ARCHIVE_REFERENCE = new Reference('localhost', 'oci-layout');
+
+export async function openTransferLocation(input: string, client: RegistryClient, options: { create: boolean }): Promise<TransferLocation> {
+  const loc = parseLocation(input);
+  if (loc.kind !== 'archive') {
+    const location = await openLocation(input, client, options);
+    return { location, finish: async () => {}, dispose: async () => {} };
+  }
+  const work = await mkdtemp(join(tmpdir(), 'cnab-oci-oci-archive-'));
+  const dispose = () => rm(work, { recursive: true, force: true });
+  try {
+    if (!options.create) await extractArchive(loc.file, work);
+    const layout = await OciLayout.open(work, { create: options.create });
+    const digest = loc.tag && /^sha(256|512):/.test(loc.tag) ? loc.tag : undefined;
+    const location: OpenedLocation = {
+      target: layout,
+      display: `oci-archive:${loc.file}${loc.tag ? `${digest ? '@' : ':'}${loc.tag}` : ''}`,
+      tag: digest ? undefined : (loc.tag ?? 'latest'),
+      digest,
+      relocationName: `oci-archive:${loc.file}`,
+      reference: ARCHIVE_REFERENCE,
+      kind: 'layout',
+    };
+    return {
+      location,
+      finish: options.create ? () => writeTarFile(work, loc.file) : async () => {},
+      dispose,
+    };
+  } catch (err) {
+    await dispose();
+    throw err;
+  }
+}

@@ -1,0 +1,225 @@
+import { createReadStream } from 'node:fs';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { Writable } from 'node:stream';
+import { OciLayout } from '../content/layout.js';
+import { fetchBytes } from '../content/read.js';
+import { extractArchive, writeTarFile } from '../content/tar.js';
+import type { ReadOnlyTarget } from '../content/target.js';
+import { Digester, isDigest, type Algorithm } from '../oci/digest.js';
+import { DigestMismatchError, InvalidContentError, NotFoundError } from '../oci/errors.js';
+import { isManifestLike } from '../oci/mediatypes.js';
+import { parseReference } from '../oci/reference.js';
+import type { Descriptor } from '../oci/schemas.js';
+import { parseBundle, parseRelocationMap, serializeRelocationMap, type Bundle } from '../cnab/index.js';
+import { copyGraph, CopySession, type CopyEvent, type CopyStats } from '../transfer/copy.js';
+import { imageSlots, type ImageResolver } from '../transfer/fixup.js';
+import { successors } from '../transfer/graph.js';
+import { locateImages } from './copy.js';
+import type { OpenedLocation } from './locations.js';
+import { pullBundle } from './pull.js';
+import { pushBundle, type PushResult } from './push.js';
+
+/**
+ * CNAB thick bundles (cnab-spec 104), laid out as Porter writes them: a gzipped tar with
+ * `bundle.json` (the canonical bundle) and `relocation-mapping.json` at the root, and the images
+ * as an OCI image layout under `artifacts/layout/`. Each image is listed in the layout's
+ * index.json under its original reference and under its relocated one (the value of the
+ * relocation map, which is what Porter looks images up by).
+ */
+export const THICK_BUNDLE = {
+  bundle: 'bundle.json',
+  relocationMap: 'relocation-mapping.json',
+  layout: 'artifacts/layout',
+} as const;
+
+/** Entry order: small metadata first (a streaming reader finds bundle.json at once), then blobs. */
+const ENTRY_ORDER = [
+  'bundle.json',
+  'relocation-mapping.json',
+  'artifacts/',
+  'artifacts/layout/',
+  'artifacts/layout/oci-layout',
+  'artifacts/layout/index.json',
+];
+
+export interface ArchiveOptions {
+  concurrency?: number;
+  onEvent?: (event: CopyEvent, image: string | undefined) => void;
+}
+
+export interface ArchiveResult {
+  index: Descriptor;
+  bundle: Bundle;
+  relocationMap: Record<string, string>;
+  images: Array<{ image: string; descriptor: Descriptor }>;
+  stats: CopyStats;
+  durationMs: number;
+}
+
+/**
+ * Write a thick bundle of the bundle at `source`: its images are read from the bundle's own
+ * repository (the relocation map the index gives), every byte verified. Deterministic: the same
+ * bundle archived twice gives the same bytes. Written atomically.
+ */
+export async function archiveBundle(source: OpenedLocation, file: string, options: ArchiveOptions = {}): Promise<ArchiveResult> {
+  const started = performance.now();
+  const pulled = await pullBundle(source.target, source.digest ?? source.tag!, source.relocationName);
+  const located = locateImages(pulled.bundle, pulled.indexDocument);
+  const work = await mkdtemp(join(tmpdir(), 'cnab-oci-thick-'));
+  try {
+    const layout = await OciLayout.open(join(work, ...THICK_BUNDLE.layout.split('/')), { create: true });
+    const session = new CopySession(options.concurrency);
+    const emit = options.onEvent ?? (() => {});
+    await Promise.all(located.map((img) => copyGraph(source.target, layout, img.descriptor, { session, onEvent: (e) => emit(e, img.image.image) })));
+    // Tags one at a time, in bundle order, so index.json is the same on every run.
+    for (const img of located) {
+      const names = [img.image.image, pulled.relocationMap[img.image.image]].filter((n): n is string => Boolean(n));
+      for (const name of new Set(names)) await layout.tag(img.descriptor, name);
+    }
+    await writeFile(join(work, THICK_BUNDLE.bundle), pulled.bundleBytes, { mode: 0o644 });
+    await writeFile(join(work, THICK_BUNDLE.relocationMap), serializeRelocationMap(pulled.relocationMap), { mode: 0o644 });
+    await writeTarFile(work, file, { gzip: true, prefix: './', first: ENTRY_ORDER });
+    return {
+      index: pulled.index,
+      bundle: pulled.bundle,
+      relocationMap: pulled.relocationMap,
+      images: located.map((img) => ({ image: img.image.image, descriptor: img.descriptor })),
+      stats: { ...session.stats },
+      durationMs: performance.now() - started,
+    };
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+export interface ImportOptions extends ArchiveOptions {
+  onFallback?: (message: string) => void;
+  onWarning?: (message: string) => void;
+}
+
+export interface ImportResult extends PushResult {
+  /** Blobs checked against their digests before anything was pushed. */
+  verifiedBlobs: number;
+  durationMs: number;
+}
+
+/**
+ * Publish a thick bundle (ours or Porter's) into `destination`: extract it safely into a temporary
+ * directory, check every blob of the layout against its digest and every image's graph for
+ * completeness, and only then push (images first, the bundle index next, the tag last).
+ */
+export async function importBundle(file: string, destination: OpenedLocation, options: ImportOptions = {}): Promise<ImportResult> {
+  const started = performance.now();
+  const work = await mkdtemp(join(tmpdir(), 'cnab-oci-import-'));
+  try {
+    await extractArchive(file, work);
+    const bundleBytes = await readFile(join(work, THICK_BUNDLE.bundle)).catch(() => {
+      throw new InvalidContentError(`${file}: no ${THICK_BUNDLE.bundle} at the root of the archive (not a CNAB thick bundle)`);
+    });
+    const { bundle, unknownFields } = parseBundle(bundleBytes, `${file}: ${THICK_BUNDLE.bundle}`);
+    if (unknownFields.length > 0) options.onWarning?.(`${file}: bundle.json has unknown top-level field(s) ${unknownFields.join(', ')}; they are dropped`);
+    const mapFile = join(work, THICK_BUNDLE.relocationMap);
+    const relocationMap = (await stat(mapFile).catch(() => undefined))
+      ? parseRelocationMap(await readFile(mapFile), `${file}: ${THICK_BUNDLE.relocationMap}`)
+      : {};
+    const layoutDir = join(work, ...THICK_BUNDLE.layout.split('/'));
+    if (!(await stat(layoutDir).catch(() => undefined))?.isDirectory()) {
+      throw new InvalidContentError(`${file}: no ${THICK_BUNDLE.layout}/ directory (a thin bundle? import needs the images in the archive)`);
+    }
+    const layout = await OciLayout.open(layoutDir, { create: false });
+    const verifiedBlobs = await verifyLayoutBlobs(layoutDir, file);
+    const resolver = layoutResolver(layout, relocationMap, file, bundle);
+    // Every image resolves and its whole graph is in the layout, before the first push.
+    for (const { path, image } of imageSlots(bundle)) {
+      const { descriptor } = await resolver.resolve(image.image).catch((err: unknown) => {
+        throw err instanceof InvalidContentError ? new InvalidContentError(`${path}: ${err.message}`) : err;
+      });
+      await checkComplete(layout, descriptor, `${file}: ${path} (${image.image})`);
+    }
+    const result = await pushBundle(bundle, {
+      destination,
+      resolver,
+      concurrency: options.concurrency,
+      onEvent: options.onEvent ? (e) => options.onEvent!(e, undefined) : undefined,
+      onFallback: options.onFallback,
+    });
+    return { ...result, verifiedBlobs, durationMs: performance.now() - started };
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+/** Hash every file under blobs/<alg>/; a name that is not a digest or bytes that do not match fail. */
+async function verifyLayoutBlobs(layoutDir: string, archive: string): Promise<number> {
+  const blobs = join(layoutDir, 'blobs');
+  let count = 0;
+  const algorithms = await readdir(blobs).catch(() => [] as string[]);
+  for (const alg of algorithms.sort()) {
+    for (const hex of (await readdir(join(blobs, alg))).sort()) {
+      const digest = `${alg}:${hex}`;
+      const where = `${archive}: ${THICK_BUNDLE.layout}/blobs/${alg}/${hex}`;
+      if (!isDigest(digest)) throw new InvalidContentError(`${where}: file name is not a digest`);
+      const digester = new Digester(alg as Algorithm);
+      await pipeline(createReadStream(join(blobs, alg, hex)), new Writable({
+        write(chunk: Buffer, _enc, cb) {
+          digester.update(chunk);
+          cb();
+        },
+      }));
+      const actual = digester.digest();
+      if (actual !== digest) throw new DigestMismatchError(where, digest, actual);
+      count++;
+    }
+  }
+  return count;
+}
+
+/** Walk the graph under `root`: every manifest parses and every object is present with its size. */
+async function checkComplete(layout: OciLayout, root: Descriptor, what: string): Promise<void> {
+  const seen = new Set<string>();
+  const visit = async (desc: Descriptor): Promise<void> => {
+    if (seen.has(desc.digest)) return;
+    seen.add(desc.digest);
+    if (!(await layout.exists(desc))) throw new InvalidContentError(`${what}: ${desc.digest} (${desc.mediaType}, ${desc.size} bytes) is missing from the archive`);
+    if (isManifestLike(desc.mediaType)) {
+      const bytes = await fetchBytes(layout, desc);
+      for (const child of successors(desc, bytes, what)) await visit(child);
+    }
+  };
+  await visit(root);
+}
+
+/**
+ * Finds a bundle's images in the extracted layout: by the relocation map's value (Porter's
+ * naming), by the original reference (full or familiar form), and last by the bundle's
+ * contentDigest.
+ */
+function layoutResolver(layout: OciLayout, relocationMap: Record<string, string>, archive: string, bundle: Bundle): ImageResolver {
+  const digests = new Map(imageSlots(bundle).map(({ image }) => [image.image, image.contentDigest]));
+  return {
+    async resolve(image: string): Promise<{ source: ReadOnlyTarget; descriptor: Descriptor }> {
+      const names: string[] = [];
+      if (relocationMap[image]) names.push(relocationMap[image]);
+      names.push(image);
+      try {
+        const ref = parseReference(image);
+        names.push(ref.toString(), ref.familiar());
+      } catch {
+        // not a reference: only the exact names above
+      }
+      const digest = digests.get(image);
+      if (digest && isDigest(digest)) names.push(digest);
+      for (const name of new Set(names)) {
+        try {
+          return { source: layout, descriptor: await layout.resolve(name) };
+        } catch (err) {
+          if (!(err instanceof NotFoundError)) throw err;
+        }
+      }
+      throw new InvalidContentError(`${archive}: image ${image} is not in ${THICK_BUNDLE.layout} (looked for ${[...new Set(names)].join(', ')})`);
+    },
+  };
+}
