@@ -66,8 +66,11 @@ interface CachedToken {
   expiresAt: number;
 }
 
-/** Tokens are reused until shortly before they expire; 60 s is the spec's default lifetime. */
-const DEFAULT_TOKEN_SECONDS = 60;
+/**
+ * Tokens are reused until shortly before they expire. 60 s is the spec's default lifetime and,
+ * as in Docker, the floor: a shorter (or missing) `expires_in` counts as 60 s.
+ */
+const MIN_TOKEN_SECONDS = 60;
 const EXPIRY_MARGIN_MS = 10_000;
 
 /**
@@ -140,6 +143,14 @@ export class Authenticator {
     } catch {
       throw new AuthError(`${registry}: token realm ${JSON.stringify(realm)} is not a URL`, 401);
     }
+    // Credentials go only where they belong: an HTTPS registry's token service must be HTTPS
+    // too, or a hostile registry could have them (or a request) sent to any plain-HTTP address.
+    if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+      throw new AuthError(`${registry}: token realm ${url.origin} is not an http(s) URL`, 401);
+    }
+    if (url.protocol === 'http:' && (await this.transport.origin(registry)).startsWith('https:')) {
+      throw new AuthError(`${registry}: refusing token realm ${url.origin}: the registry is served over HTTPS but its token service is plain HTTP; nothing was sent there`, 401);
+    }
     const service = challenge.params.service;
     const allScopes = [...new Set([...(challenge.params.scope ? challenge.params.scope.split(' ') : []), ...scopes])].sort();
 
@@ -153,15 +164,40 @@ export class Authenticator {
         headers: { 'content-type': 'application/x-www-form-urlencoded' },
         body: Buffer.from(form.toString()),
       });
-      return this.readToken(registry, res);
+      // Token services that only implement GET (404/405 on POST): as containerd does, ask with
+      // GET and the identity token as the Basic password.
+      if (res.statusCode !== 404 && res.statusCode !== 405) return this.readToken(registry, res);
+      await res.body.dump();
+      this.transport.log(`${registry}: token service does not take POST (HTTP ${res.statusCode}); asking with GET`);
+      return this.getToken(registry, url, service, allScopes, { username: cred.username || '<token>', password: cred.identityToken });
     }
+    return this.getToken(registry, url, service, allScopes, cred);
+  }
 
+  private async getToken(registry: string, realm: URL, service: string | undefined, scopes: string[], cred: Credential | undefined): Promise<CachedToken> {
+    const url = new URL(realm);
     if (service) url.searchParams.set('service', service);
-    for (const s of allScopes) url.searchParams.append('scope', s);
+    for (const s of scopes) url.searchParams.append('scope', s);
     const headers: Record<string, string> = {};
     if (cred?.username) headers.authorization = `Basic ${Buffer.from(`${cred.username}:${cred.password ?? ''}`).toString('base64')}`;
     const res = await this.transport.send(url.toString(), { method: 'GET', headers });
     return this.readToken(registry, res);
+  }
+
+  /**
+   * The registry answered 401 to a request that carried a token fetched just now (or the
+   * credentials it asked for): say which registry and which scope, rather than ask again.
+   */
+  async refused(registry: string, wwwAuthenticate: string | undefined, scopes: string[]): Promise<AuthError> {
+    const challenge = pickChallenge(wwwAuthenticate);
+    const scope = challenge?.params.scope || scopes.join(' ');
+    const cred = await this.credential(registry).catch(() => undefined);
+    if (challenge?.scheme !== 'bearer' || !scope) {
+      return new AuthError(`${registry}: the registry refused the credentials (HTTP 401); check them with docker login ${registry}`, 401);
+    }
+    const why = challenge.params.error ? ` (${challenge.params.error})` : '';
+    const who = cred ? `the credentials used for ${registry} do not grant it` : `no credentials for ${registry} were found (docker login ${registry})`;
+    return new AuthError(`${registry}: access denied to ${scope} even with a fresh token${why}; ${who}`, 401, challenge.params.error ? [challenge.params.error.toUpperCase()] : []);
   }
 
   private async readToken(registry: string, res: Awaited<ReturnType<Transport['send']>>): Promise<CachedToken> {
@@ -178,7 +214,7 @@ export class Authenticator {
     }
     const value = body.token || body.access_token;
     if (!value) throw new AuthError(`${registry}: token service answered without a token`, res.statusCode);
-    const seconds = body.expires_in && body.expires_in > 0 ? body.expires_in : DEFAULT_TOKEN_SECONDS;
+    const seconds = Math.max(body.expires_in ?? 0, MIN_TOKEN_SECONDS);
     return { value, expiresAt: Date.now() + seconds * 1000 - EXPIRY_MARGIN_MS };
   }
 }

@@ -399,20 +399,30 @@ export class Repository implements Target, Mountable {
   /** Send an API request with the authorization it needs, answering one 401 challenge. */
   private async call(pathOrUrl: string, opts: CallOptions & { absolutePath?: boolean }): Promise<Response> {
     const transport = this.client.transport;
-    const url = /^https?:\/\//.test(pathOrUrl)
-      ? pathOrUrl
-      : `${await transport.origin(this.registry)}${opts.absolutePath ? pathOrUrl : `/v2/${this.name}${pathOrUrl}`}`;
+    const origin = await transport.origin(this.registry);
+    const absolute = /^https?:\/\//.test(pathOrUrl);
+    const url = absolute ? pathOrUrl : `${origin}${opts.absolutePath ? pathOrUrl : `/v2/${this.name}${pathOrUrl}`}`;
+    // An upload Location elsewhere gets no credentials, and never a downgrade to plain HTTP.
+    const target = new URL(url);
+    if (absolute && origin.startsWith('https:') && target.protocol !== 'https:') {
+      throw new RegistryError(`${this.location}: registry sent a plain-HTTP location (${target.origin}) for an HTTPS registry; refused`, 0);
+    }
+    const ours = target.origin === origin;
     const scopes = this.name ? [`repository:${this.name}:${opts.access === 'push' ? 'pull,push' : 'pull'}`, ...(opts.alsoPull ?? []).map((n) => `repository:${n}:pull`)] : [];
-    const sent = await this.client.auth.authorization(this.registry, scopes);
+    const sent = ours ? await this.client.auth.authorization(this.registry, scopes) : undefined;
     const send = (authorization: string | undefined): Promise<Response> =>
       transport.send(url, { ...opts, headers: { ...opts.headers, ...(authorization ? { authorization } : {}) } });
     const res = await send(sent);
     const replayable = !(opts.body && !(opts.body instanceof Uint8Array));
-    if (res.statusCode !== 401 || !replayable) return res;
+    if (res.statusCode !== 401 || !replayable || !ours) return res;
     const next = await this.client.auth.challenged(this.registry, header(res, 'www-authenticate'), scopes, sent);
     if (!next) return res;
     await res.body.dump();
-    return send(next);
+    const retried = await send(next);
+    // Refused again with what the registry just asked for: say so, do not ask again.
+    if (retried.statusCode !== 401) return retried;
+    await retried.body.dump();
+    throw await this.client.auth.refused(this.registry, header(retried, 'www-authenticate'), scopes);
   }
 
   private async fail(res: Response, what: string, action: 'read' | 'write' = 'read'): Promise<never> {
