@@ -1,4 +1,5 @@
-import { Readable, Transform, pipeline } from 'node:stream';
+import { Readable, pipeline } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Mountable, ReadOnlyTarget, Target } from '../content/target.js';
 import { MAX_MANIFEST_SIZE, readAll } from '../content/read.js';
 import { digestOf, isDigest, parseDigest, verifyingStream } from '../oci/digest.js';
@@ -10,6 +11,9 @@ import { AuthError, ConnectionError, errorForResponse, RegistryError } from './e
 import { header, type Response, type SendOptions } from './transport.js';
 
 type Access = 'pull' | 'push';
+
+/** Blobs up to this size are read and uploaded whole (in memory), so any failure can start them again. */
+const MAX_BUFFERED_BLOB = 4 * 1024 * 1024;
 
 interface CallOptions extends SendOptions {
   access: Access;
@@ -56,11 +60,36 @@ export class Repository implements Target, Mountable {
     const cached = this.manifests.get(desc.digest);
     if (cached) return Readable.from([cached]);
     const manifest = isManifestLike(desc.mediaType);
-    if (!manifest) {
-      const verified = verifyingStream(desc, what);
-      pipeline(Readable.from(this.resumableBlob(desc, await this.openBlob(desc, 0))), verified, () => {});
-      return verified;
+    if (manifest && desc.size > MAX_MANIFEST_SIZE) {
+      throw new InvalidContentError(`${what}: manifest of ${desc.size} bytes is over the ${MAX_MANIFEST_SIZE}-byte limit`);
     }
+    // Manifests and small blobs are read whole and verified before anyone sees a byte, so a
+    // damaged or cut-short answer is simply asked for again.
+    if (manifest || desc.size <= MAX_BUFFERED_BLOB) return Readable.from([await this.fetchWhole(desc, manifest, what)]);
+    const verified = verifyingStream(desc, what);
+    pipeline(Readable.from(this.resumableBlob(desc, await this.openBlob(desc, 0))), verified, () => {});
+    return verified;
+  }
+
+  /** Read a manifest or small blob whole, verified; transient failures (a digest mismatch included) are retried. */
+  private async fetchWhole(desc: Descriptor, manifest: boolean, what: string): Promise<Uint8Array> {
+    const transport = this.client.transport;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const body = manifest ? await this.openManifest(desc, what) : Readable.from(this.resumableBlob(desc, await this.openBlob(desc, 0)));
+        const verified = verifyingStream(desc, what);
+        pipeline(body, verified, () => {});
+        return await readAll(verified, Math.max(desc.size, 1));
+      } catch (err) {
+        if (attempt >= transport.attempts || !isTransientError(err)) throw err;
+        const wait = transport.backoff(attempt);
+        transport.log(`${what}: ${(err as Error).message}; reading it again (retry ${attempt}/${transport.attempts - 1}) in ${wait} ms`);
+        await sleep(wait);
+      }
+    }
+  }
+
+  private async openManifest(desc: Descriptor, what: string): Promise<Readable> {
     const res = await this.call(`/manifests/${desc.digest}`, {
       method: 'GET',
       access: 'pull',
@@ -68,9 +97,7 @@ export class Repository implements Target, Mountable {
       followRedirects: true,
     });
     if (res.statusCode !== 200) await this.fail(res, what);
-    const verified = verifyingStream(desc, what);
-    pipeline(res.body, verified, () => {});
-    return verified;
+    return res.body as unknown as Readable;
   }
 
   /**
@@ -214,22 +241,43 @@ export class Repository implements Target, Mountable {
     this.manifests.set(desc.digest, bytes);
   }
 
+  /**
+   * Upload a blob. Blobs up to min(chunkThreshold, 4 MiB) are held in memory (verified first)
+   * and sent monolithically, so a failed upload starts again from POST; larger ones are streamed
+   * in chunks that resume where the registry says it is. Before giving up, the registry is
+   * asked whether it has the blob after all (a commit whose answer was lost).
+   */
   private async uploadBlob(desc: Descriptor, content: Readable | Uint8Array): Promise<void> {
     const what = this.describe(desc.digest);
-    try {
-      if (desc.size > this.client.chunkThreshold) {
-        await this.uploadChunked(desc, content instanceof Uint8Array ? Readable.from([Buffer.from(content)]) : content, what);
-      } else {
-        await this.uploadMonolithic(desc, content, what);
-      }
-    } catch (err) {
-      if (!(content instanceof Uint8Array)) content.destroy();
-      // A commit whose answer was lost: the registry verified the digest, so the blob is whole.
-      if (isTransientError(err) && !(err instanceof DigestMismatchError) && (await this.exists(desc).catch(() => false))) {
-        this.client.transport.log(`${what}: upload failed (${(err as Error).message}) but the registry has the blob`);
+    const transport = this.client.transport;
+    let data: Uint8Array | undefined = content instanceof Uint8Array ? content : undefined;
+    if (!data && desc.size <= Math.min(this.client.chunkThreshold, MAX_BUFFERED_BLOB)) {
+      const verified = verifyingStream(desc, what);
+      pipeline(content as Readable, verified, () => {});
+      data = await readAll(verified, Math.max(desc.size, 1));
+    }
+    if (data) {
+      const actual = digestOf(data, parseDigest(desc.digest).algorithm);
+      if (actual !== desc.digest || data.length !== desc.size) throw new DigestMismatchError(what, desc.digest, actual);
+    }
+    for (let attempt = 1; ; attempt++) {
+      try {
+        if (data && data.length <= this.client.chunkThreshold) await this.uploadMonolithic(desc, data, what);
+        else await this.uploadChunked(desc, data ? Readable.from([Buffer.from(data)]) : (content as Readable), what);
         return;
+      } catch (err) {
+        if (!data) (content as Readable).destroy();
+        // A mismatch here is the source's fault (we verify before sending): never retried.
+        const retryable = !(err instanceof DigestMismatchError) && (isTransientError(err) || isUploadGone(err));
+        if (retryable && (await this.exists(desc).catch(() => false))) {
+          transport.log(`${what}: upload failed (${(err as Error).message}) but the registry has the blob`);
+          return;
+        }
+        if (!retryable || !data || attempt >= transport.attempts) throw err;
+        const wait = transport.backoff(attempt);
+        transport.log(`${what}: upload failed (${(err as Error).message}); starting it again (retry ${attempt}/${transport.attempts - 1}) in ${wait} ms`);
+        await sleep(wait);
       }
-      throw err;
     }
   }
 
@@ -243,40 +291,16 @@ export class Repository implements Target, Mountable {
     return new URL(location, await this.client.transport.origin(this.registry));
   }
 
-  /** POST then one PUT with the whole body (small blobs: two requests). */
-  private async uploadMonolithic(desc: Descriptor, content: Readable | Uint8Array, what: string): Promise<void> {
+  /** POST then one PUT with the whole (verified, in-memory) body: two requests, both replayable. */
+  private async uploadMonolithic(desc: Descriptor, data: Uint8Array, what: string): Promise<void> {
     const url = await this.startUpload(what);
     url.searchParams.set('digest', desc.digest);
-
-    // Verify on our side too, so a bad source fails with our message rather than the registry's.
-    let sourceError: Error | undefined;
-    let body: Readable | Uint8Array;
-    if (content instanceof Uint8Array) {
-      const actual = digestOf(content, parseDigest(desc.digest).algorithm);
-      if (actual !== desc.digest || content.length !== desc.size) throw new DigestMismatchError(what, desc.digest, actual);
-      body = content;
-    } else {
-      const verified: Transform = verifyingStream(desc, what);
-      pipeline(content, verified, (err) => {
-        if (err) sourceError = err;
-      });
-      body = verified;
-    }
-    let res: Response;
-    try {
-      res = await this.call(url.toString(), {
-        method: 'PUT',
-        access: 'push',
-        headers: { 'content-type': 'application/octet-stream', 'content-length': String(desc.size) },
-        body,
-      });
-    } catch (err) {
-      throw sourceError ?? err;
-    }
-    if (sourceError) {
-      await res.body.dump();
-      throw sourceError;
-    }
+    const res = await this.call(url.toString(), {
+      method: 'PUT',
+      access: 'push',
+      headers: { 'content-type': 'application/octet-stream', 'content-length': String(desc.size) },
+      body: data,
+    });
     if (res.statusCode !== 201) {
       const text = await res.body.text().catch(() => '');
       throw errorForResponse(`${what} (upload)`, res.statusCode, text, 'write');
@@ -288,8 +312,9 @@ export class Repository implements Target, Mountable {
    * Large blobs: PATCH chunks with Content-Range, then PUT ?digest=. One chunk is held in memory
    * at a time. When a PATCH fails, the registry is asked how much it has (GET on the upload
    * location, `Range: 0-N`) and the chunk goes on from there. When the registry has dropped the
-   * session (distribution does after a half-received chunk), the error is transient and the
-   * caller starts the blob again from a fresh read of its source.
+   * session (distribution does when a chunk arrived in part, or when its answer was lost: the
+   * location we hold is then stale and distribution cancels the upload on seeing it), the error
+   * is transient and the blob starts again from a fresh read of its source.
    */
   private async uploadChunked(desc: Descriptor, content: Readable, what: string): Promise<void> {
     let location = await this.startUpload(what);
@@ -338,7 +363,7 @@ export class Repository implements Target, Mountable {
         failure = err;
       }
       if (attempt >= transport.attempts || !isTransientError(failure)) throw failure;
-      const status = await this.uploadStatus(location);
+      const status = await this.uploadStatus(location, offset);
       if (!status || status.received < offset || status.received > offset + chunk.length) {
         throw new ConnectionError(`${what}: upload session lost after a failed chunk at byte ${first} (${(failure as Error).message})`, { cause: failure });
       }
@@ -350,7 +375,7 @@ export class Repository implements Target, Mountable {
   }
 
   /** How many bytes an upload session holds (`Range: 0-N`), or undefined when the session is gone. */
-  private async uploadStatus(location: URL): Promise<{ received: number; location: URL } | undefined> {
+  private async uploadStatus(location: URL, offset: number): Promise<{ received: number; location: URL } | undefined> {
     let res: Response;
     try {
       res = await this.call(location.toString(), { method: 'GET', access: 'push' });
@@ -362,10 +387,11 @@ export class Repository implements Target, Mountable {
     const m = /^(?:bytes=)?0-(\d+)$/.exec(header(res, 'range') ?? '');
     if (!m) return undefined;
     const end = Number(m[1]);
-    // "0-0" is both "nothing" and "one byte" in distribution's answer: treat it as unknown.
-    if (end === 0) return undefined;
+    // "0-0" is both "nothing" and "one byte" in distribution's answer: nothing, when nothing was
+    // acknowledged yet (a session holding one stray byte would refuse the next PATCH anyway).
+    if (end === 0 && offset > 0) return undefined;
     const next = header(res, 'location');
-    return { received: end + 1, location: next ? new URL(next, location) : location };
+    return { received: end === 0 ? 0 : end + 1, location: next ? new URL(next, location) : location };
   }
 
   private async cancelUpload(res: Response): Promise<void> {
@@ -433,6 +459,12 @@ export class Repository implements Target, Mountable {
   private describe(reference: string): string {
     return isDigest(reference) ? `${this.location}@${reference}` : `${this.location}:${reference}`;
   }
+}
+
+/** The registry forgot the upload session (after a half-received request, or a commit it already did). */
+function isUploadGone(err: unknown): boolean {
+  if (!(err instanceof RegistryError)) return false;
+  return err.status === 404 || err.status === 416 || err.codes.includes('BLOB_UPLOAD_UNKNOWN') || err.codes.includes('BLOB_UPLOAD_INVALID');
 }
 
 function contentType(res: Response): string | undefined {

@@ -18,8 +18,10 @@ export interface TransportOptions {
   certsDirs?: string[];
   /** Extra CA certificates (PEM) trusted for every registry. */
   ca?: string[];
-  /** Total attempts for a request that can be replayed (first try included); default 4. */
+  /** Total attempts for a request that can be replayed (first try included); default 4 (`--retries 3`). */
   attempts?: number;
+  /** First backoff in ms (default 200); each retry doubles it, plus up to 50% random jitter, capped at 10 s. */
+  retryDelay?: number;
   /**
    * Time budget for one request's retries, in ms (default 60 s): no retry starts, and no
    * backoff or Retry-After wait is begun, that would end later than this after the first try.
@@ -47,6 +49,7 @@ export type Response = Dispatcher.ResponseData;
 /** Statuses that say "try again later" rather than "no". */
 const RETRY_STATUSES = new Set([408, 429, 500, 502, 503, 504]);
 const MAX_RETRY_AFTER_MS = 60_000;
+const MAX_BACKOFF_MS = 10_000;
 
 /**
  * HTTP for registries, as Docker does it: HTTPS first and verified; for insecure registries and
@@ -60,11 +63,19 @@ export class Transport {
   private readonly insecure: Set<string>;
   readonly attempts: number;
   readonly maxRetryTime: number;
+  readonly retryDelay: number;
 
   constructor(private readonly options: TransportOptions = {}) {
     this.insecure = new Set(options.insecureRegistries ?? []);
     this.attempts = Math.max(1, options.attempts ?? 4);
     this.maxRetryTime = Math.max(0, options.maxRetryTime ?? 60_000);
+    this.retryDelay = Math.max(0, options.retryDelay ?? 200);
+  }
+
+  /** The wait before retry number `attempt` (1-based): exponential, with jitter, capped. */
+  backoff(attempt: number): number {
+    const base = Math.min(this.retryDelay * 2 ** (attempt - 1), MAX_BACKOFF_MS);
+    return Math.round(base + Math.random() * base * 0.5);
   }
 
   /** Docker treats loopback registries as insecure by default. */
@@ -145,14 +156,14 @@ export class Transport {
       try {
         res = await this.attempt(url, opts);
       } catch (err) {
-        const wait = backoff(attempt);
+        const wait = this.backoff(attempt);
         if (attempt >= attempts || Date.now() + wait > deadline) throw err;
         this.log(`${opts.method} ${describe(url)}: ${(err as Error).message}; retry ${attempt}/${attempts - 1} in ${wait} ms`);
         await sleep(wait);
         continue;
       }
       if (!RETRY_STATUSES.has(res.statusCode) || attempt >= attempts) return res;
-      const wait = retryAfter(header(res, 'retry-after')) ?? backoff(attempt);
+      const wait = retryAfter(header(res, 'retry-after')) ?? this.backoff(attempt);
       if (Date.now() + wait > deadline) return res;
       await res.body.dump();
       this.log(`${opts.method} ${describe(url)}: HTTP ${res.statusCode}; retry ${attempt}/${attempts - 1} in ${wait} ms`);
@@ -242,11 +253,6 @@ export function header(res: Response, name: string): string | undefined {
 function describe(url: string): string {
   const u = new URL(url);
   return `${u.origin}${u.pathname}`;
-}
-
-function backoff(attempt: number): number {
-  const base = 200 * 2 ** (attempt - 1);
-  return Math.round(base + Math.random() * base * 0.5);
 }
 
 function retryAfter(value: string | undefined): number | undefined {

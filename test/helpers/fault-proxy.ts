@@ -31,6 +31,10 @@ export interface FaultPlan {
   rate?: number;
   kinds?: FaultKind[];
   phases?: FaultPhase[];
+  /** Random faults as `phase:kind` pairs (e.g. `response:flip`); replaces kinds x phases when given. */
+  faults?: Array<`${FaultPhase}:${FaultKind}`>;
+  /** Retry-After sent with injected 429s (default: "0" or "1" at random). */
+  retryAfter?: string;
   /** Requests random faults may hit (default: all). */
   eligible?: (req: ProxiedRequest) => boolean;
   /** Deterministic faults, checked before the random plan. */
@@ -47,7 +51,7 @@ export interface FaultProxy {
   /** Faults injected, by `phase:kind`. */
   counts: Record<string, number>;
   /** Every request seen, with the fault it got. */
-  log: Array<{ method: string; url: string; status?: number; fault?: string }>;
+  log: Array<{ method: string; url: string; status?: number; fault?: string; at: number; range?: string; contentRange?: string; authorization: boolean }>;
   total(): number;
   /** Replace the plan (counts are kept). */
   setPlan(plan: FaultPlan): void;
@@ -90,6 +94,10 @@ export async function startFaultProxy(upstreamHost: string, initial: FaultPlan =
     }
     if (!plan.rate || !(plan.eligible?.(req) ?? true)) return undefined;
     if (random() >= plan.rate) return undefined;
+    if (plan.faults?.length) {
+      const [phase, kind] = plan.faults[Math.floor(random() * plan.faults.length)]!.split(':') as [FaultPhase, FaultKind];
+      return { kind, phase };
+    }
     const kinds = plan.kinds ?? ['503', '429', 'reset', 'truncate', 'flip', 'slow'];
     const phases = plan.phases ?? ['request', 'response'];
     return { kind: kinds[Math.floor(random() * kinds.length)]!, phase: phases[Math.floor(random() * phases.length)]! };
@@ -100,7 +108,7 @@ export async function startFaultProxy(upstreamHost: string, initial: FaultPlan =
     const status = Number(kind);
     const body = errorBody(status);
     const headers: OutgoingHttpHeaders = { 'content-type': 'application/json', 'content-length': body.length };
-    if (status === 429) headers['retry-after'] = random() < 0.5 ? '0' : '1';
+    if (status === 429) headers['retry-after'] = plan.retryAfter ?? (random() < 0.5 ? '0' : '1');
     res.writeHead(status, headers).end(body);
   };
 
@@ -110,7 +118,15 @@ export async function startFaultProxy(upstreamHost: string, initial: FaultPlan =
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const info: ProxiedRequest = { method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers };
-    const entry: FaultProxy['log'][number] = { method: info.method, url: info.url };
+    const first = (v: string | string[] | undefined) => (Array.isArray(v) ? v[0] : v);
+    const entry: FaultProxy['log'][number] = {
+      method: info.method,
+      url: info.url,
+      at: Date.now(),
+      range: first(req.headers.range),
+      contentRange: first(req.headers['content-range']),
+      authorization: req.headers.authorization !== undefined,
+    };
     log.push(entry);
 
     if (plan.redirectBlobsTo && info.method === 'GET' && /\/blobs\/sha(256|512):/.test(info.url)) {
