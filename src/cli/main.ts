@@ -3,6 +3,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { CnabOciError } from '../oci/errors.js';
 import { registerAuthCommands } from './auth-commands.js';
 import { registerCommands } from './commands.js';
+import { registerRelocateCommands } from './relocate-commands.js';
 import { redactSecrets } from './redact.js';
 
 const program = new Command('cnab-oci')
@@ -18,6 +19,7 @@ const program = new Command('cnab-oci')
   .exitOverride();
 
 registerCommands(program);
+registerRelocateCommands(program);
 registerAuthCommands(program);
 
 try {

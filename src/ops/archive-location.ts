@@ -23,10 +23,22 @@ export interface TransferLocation {
 /** Same stand-in repository as for layouts: the converter only needs "the" repository. */
 const ARCHIVE_REFERENCE = new Reference('localhost', 'oci-layout');
 
-export async function openTransferLocation(input: string, client: RegistryClient, options: { create: boolean }): Promise<TransferLocation> {
+export interface TransferLocationOptions {
+  /** Create a layout directory (or write the archive at `finish`) instead of reading one. */
+  create: boolean;
+  /**
+   * With false, an input that names no tag and no digest leaves `tag` undefined (copy then keeps
+   * the source's tag) instead of defaulting to `latest`.
+   */
+  defaultTag?: boolean;
+}
+
+export async function openTransferLocation(input: string, client: RegistryClient, options: TransferLocationOptions): Promise<TransferLocation> {
   const loc = parseLocation(input);
+  const named = loc.kind === 'registry' ? Boolean(loc.reference.tag ?? loc.reference.digest) : loc.tag !== undefined;
+  const untag = (location: OpenedLocation): OpenedLocation => (options.defaultTag === false && !named ? { ...location, tag: undefined } : location);
   if (loc.kind !== 'archive') {
-    const location = await openLocation(input, client, options);
+    const location = untag(await openLocation(input, client, { create: options.create }));
     return { location, finish: async () => {}, dispose: async () => {} };
   }
   const work = await mkdtemp(join(tmpdir(), 'cnab-oci-oci-archive-'));
@@ -45,7 +57,7 @@ export async function openTransferLocation(input: string, client: RegistryClient
       kind: 'layout',
     };
     return {
-      location,
+      location: untag(location),
       finish: options.create ? () => writeTarFile(work, loc.file) : async () => {},
       dispose,
     };

@@ -14,10 +14,10 @@ import { isManifestLike } from '../oci/mediatypes.js';
 import { parseReference } from '../oci/reference.js';
 import type { Descriptor } from '../oci/schemas.js';
 import { parseBundle, parseRelocationMap, serializeRelocationMap, type Bundle } from '../cnab/index.js';
-import { copyGraph, CopySession, type CopyEvent, type CopyStats } from '../transfer/copy.js';
+import { copyGraph, CopySession, type CopyStats } from '../transfer/copy.js';
 import { imageSlots, type ImageResolver } from '../transfer/fixup.js';
 import { successors } from '../transfer/graph.js';
-import { locateImages } from './copy.js';
+import { discovering, locateImages, type TransferEvent } from './copy.js';
 import type { OpenedLocation } from './locations.js';
 import { pullBundle } from './pull.js';
 import { pushBundle, type PushResult } from './push.js';
@@ -47,7 +47,7 @@ const ENTRY_ORDER = [
 
 export interface ArchiveOptions {
   concurrency?: number;
-  onEvent?: (event: CopyEvent, image: string | undefined) => void;
+  onEvent?: (event: TransferEvent, image: string | undefined) => void;
 }
 
 export interface ArchiveResult {
@@ -73,7 +73,11 @@ export async function archiveBundle(source: OpenedLocation, file: string, option
     const layout = await OciLayout.open(join(work, ...THICK_BUNDLE.layout.split('/')), { create: true });
     const session = new CopySession(options.concurrency);
     const emit = options.onEvent ?? (() => {});
-    await Promise.all(located.map((img) => copyGraph(source.target, layout, img.descriptor, { session, onEvent: (e) => emit(e, img.image.image) })));
+    await Promise.all(located.map((img) => {
+      const found = (d: Descriptor) => emit({ type: 'found', descriptor: d }, img.image.image);
+      found(img.descriptor);
+      return copyGraph(discovering(source.target, found), layout, img.descriptor, { session, onEvent: (e) => emit(e, img.image.image) });
+    }));
     // Tags one at a time, in bundle order, so index.json is the same on every run.
     for (const img of located) {
       const names = [img.image.image, pulled.relocationMap[img.image.image]].filter((n): n is string => Boolean(n));

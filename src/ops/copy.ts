@@ -1,15 +1,16 @@
 import { Readable } from 'node:stream';
 import type { ReadOnlyTarget } from '../content/target.js';
 import { MemoryTarget } from '../content/memory.js';
-import { fetchBytes } from '../content/read.js';
+import { fetchBytes, MAX_MANIFEST_SIZE } from '../content/read.js';
 import type { Descriptor, Index, Platform } from '../oci/schemas.js';
-import { MediaType, isIndex } from '../oci/mediatypes.js';
+import { MediaType, isIndex, isManifestLike } from '../oci/mediatypes.js';
 import { digestOf } from '../oci/digest.js';
 import { InputError, InvalidContentError, NotFoundError } from '../oci/errors.js';
 import { parseReference } from '../oci/reference.js';
 import { Annotation, convertBundle, type Bundle, type ConfigMediaTypeChoice, type IndexMediaTypeChoice } from '../cnab/index.js';
 import { copyGraph, CopySession, type CopyEvent, type CopyStats } from '../transfer/copy.js';
 import type { BundleImage } from '../transfer/fixup.js';
+import { successors } from '../transfer/graph.js';
 import type { OpenedLocation } from './locations.js';
 import { pullBundle, type PulledBundle } from './pull.js';
 import { converterRelocationMap } from './push.js';
@@ -70,6 +71,12 @@ export function locateImages(bundle: Bundle, index: Index): LocatedImage[] {
   return located;
 }
 
+/**
+ * A copy event, or `found`: an object the copy will visit, reported as soon as the manifest
+ * naming it is read (so progress can show a total before the bytes move).
+ */
+export type TransferEvent = CopyEvent | { type: 'found'; descriptor: Descriptor };
+
 export interface CopyBundleOptions {
   /** Keep only these platforms in multi-arch images (the bundle is re-converted: a new index digest). */
   platforms?: PlatformSpec[];
@@ -77,7 +84,7 @@ export interface CopyBundleOptions {
   preserveTags?: boolean;
   concurrency?: number;
   /** Every copy event, with the original reference of the image it belongs to (undefined: the bundle's own objects). */
-  onEvent?: (event: CopyEvent, image: string | undefined) => void;
+  onEvent?: (event: TransferEvent, image: string | undefined) => void;
 }
 
 export interface FilteredImage {
@@ -92,6 +99,8 @@ export interface CopyBundleResult {
   source: PulledBundle;
   /** The index tagged in the destination: the source's, or a new one when --platform filtered an image. */
   index: Descriptor;
+  /** The tag the bundle got in the destination. */
+  tag: string;
   bundle: Bundle;
   bundleBytes: Uint8Array;
   /** Original image -> `<destination repository>@<digest>`. */
@@ -108,38 +117,57 @@ export interface CopyBundleResult {
  * bundle's index says they are (the bundle's own repository, never the images' original
  * sources) into the destination; one copy session, so each blob moves once, blobs the
  * destination has are skipped and blobs of the same registry are mounted. The tag goes last.
+ * A destination without a tag (`dst.tag` undefined) gets the source's tag.
  */
 export async function copyBundle(src: OpenedLocation, dst: OpenedLocation, options: CopyBundleOptions = {}): Promise<CopyBundleResult> {
   const started = performance.now();
   if (dst.digest) throw new InputError(`${dst.display}: copy needs a destination tag (or none, to keep the source's), not a digest`);
+  const tag = dst.tag ?? src.tag;
+  if (!tag) throw new InputError(`${dst.display}: the source ${src.display} is named by digest; give the destination a tag`);
   const pulled = await pullBundle(src.target, src.digest ?? src.tag!, src.relocationName);
   const located = locateImages(pulled.bundle, pulled.indexDocument);
   const session = new CopySession(options.concurrency);
   const emit = options.onEvent ?? (() => {});
-  const copyOpts = (image: string | undefined) => ({ session, onEvent: (e: CopyEvent) => emit(e, image) });
   const platforms = options.platforms ?? [];
+  /** A copy of one image's graph (or the bundle's own, image undefined), reporting what it finds. */
+  const copy = (from: ReadOnlyTarget, root: Descriptor, image: string | undefined) => {
+    emit({ type: 'found', descriptor: root }, image);
+    return copyGraph(discovering(from, (d) => emit({ type: 'found', descriptor: d }, image)), dst.target, root, {
+      session,
+      onEvent: (e: CopyEvent) => emit(e, image),
+    });
+  };
+
+  // Every filter is decided (and every bad --platform refused) before a byte moves.
+  const filters = new Map<string, IndexFilter>();
+  if (platforms.length > 0) {
+    await Promise.all(located.filter((img) => isIndex(img.descriptor.mediaType)).map(async (img) => {
+      const filter = await filterIndex(src.target, img, platforms);
+      if (filter) filters.set(img.path, filter);
+    }));
+  }
+  const finalDescriptors = new Map<string, Descriptor>(); // path -> descriptor in the destination
+  for (const img of located) finalDescriptors.set(img.path, filters.get(img.path)?.descriptor ?? img.descriptor);
+  const wantedTags = options.preserveTags ? imageTags(located, finalDescriptors, tag) : new Map<string, Descriptor>();
 
   // New objects (filtered indexes, re-converted bundle) live in memory and are copied from there.
   const created = new MemoryTarget('cnab-oci');
   const filtered: FilteredImage[] = [];
   const bundle = structuredClone(pulled.bundle);
-  const finalDescriptors = new Map<string, Descriptor>(); // path -> descriptor in the destination
 
   await Promise.all(located.map(async (img) => {
-    const filter = platforms.length > 0 && isIndex(img.descriptor.mediaType)
-      ? await filterIndex(src.target, img, platforms)
-      : undefined;
+    const filter = filters.get(img.path);
     if (!filter) {
-      await copyGraph(src.target, dst.target, img.descriptor, copyOpts(img.image.image));
-      finalDescriptors.set(img.path, img.descriptor);
+      await copy(src.target, img.descriptor, img.image.image);
       return;
     }
-    await Promise.all(filter.kept.map((child) => copyGraph(src.target, dst.target, child, copyOpts(img.image.image))));
+    // The kept manifests from the source (mountable), then the new index over them.
+    await Promise.all(filter.kept.map((child) => copy(src.target, child, img.image.image)));
     await created.push(filter.descriptor, filter.bytes);
-    await copyGraph(created, dst.target, filter.descriptor, copyOpts(img.image.image));
-    finalDescriptors.set(img.path, filter.descriptor);
+    await copy(layered(created, src.target), filter.descriptor, img.image.image);
     filtered.push({ path: img.path, image: img.image.image, from: img.descriptor, to: filter.descriptor, platforms: filter.kept.map((k) => formatPlatform(k.platform!)) });
   }));
+  filtered.sort((a, b) => located.findIndex((l) => l.path === a.path) - located.findIndex((l) => l.path === b.path));
 
   const relocationMap: Record<string, string> = {};
   for (const img of located) relocationMap[img.image.image] = `${dst.relocationName}@${finalDescriptors.get(img.path)!.digest}`;
@@ -148,7 +176,7 @@ export async function copyBundle(src: OpenedLocation, dst: OpenedLocation, optio
   let bundleBytes = pulled.bundleBytes;
   if (filtered.length === 0) {
     // The source index whole: its images are already there (skipped), its config comes along.
-    await copyGraph(src.target, dst.target, pulled.index, copyOpts(undefined));
+    await copy(src.target, pulled.index, undefined);
   } else {
     for (const f of filtered) {
       const slot = bundleSlot(bundle, f.path);
@@ -161,23 +189,21 @@ export async function copyBundle(src: OpenedLocation, dst: OpenedLocation, optio
       indexMediaType: indexChoice(pulled.index.mediaType),
     });
     for (const blob of [converted.config, converted.configManifest, converted.index]) await created.push(blob.descriptor, blob.bytes);
-    await copyGraph(layered(created, src.target), dst.target, converted.index.descriptor, copyOpts(undefined));
+    await copy(layered(created, src.target), converted.index.descriptor, undefined);
     index = converted.index.descriptor;
     bundleBytes = converted.config.bytes;
   }
 
   const tags: string[] = [];
-  if (options.preserveTags) {
-    const wanted = imageTags(located, finalDescriptors, dst.tag);
-    for (const [tag, desc] of wanted) {
-      await dst.target.tag(desc, tag);
-      tags.push(tag);
-    }
+  for (const [imageTag, desc] of wantedTags) {
+    await dst.target.tag(desc, imageTag);
+    tags.push(imageTag);
   }
-  await dst.target.tag(index, dst.tag!);
+  await dst.target.tag(index, tag);
   return {
     source: pulled,
     index,
+    tag,
     bundle,
     bundleBytes,
     relocationMap,
@@ -186,6 +212,24 @@ export async function copyBundle(src: OpenedLocation, dst: OpenedLocation, optio
     stats: { ...session.stats },
     durationMs: performance.now() - started,
   };
+}
+
+/**
+ * The same target (still a Repository for cross-repository mounts: the prototype is the source),
+ * whose manifest fetches also report the descriptors the manifest names.
+ */
+export function discovering(source: ReadOnlyTarget, found: (d: Descriptor) => void): ReadOnlyTarget {
+  const fetch = async (desc: Descriptor): Promise<Readable> => {
+    if (!isManifestLike(desc.mediaType) || desc.size > MAX_MANIFEST_SIZE) return source.fetch(desc);
+    const bytes = await fetchBytes(source, desc);
+    try {
+      for (const child of successors(desc, bytes, source.location)) found(child);
+    } catch {
+      // not parseable: the copy itself reports it
+    }
+    return Readable.from([bytes]);
+  };
+  return Object.create(source, { fetch: { value: fetch } }) as ReadOnlyTarget;
 }
 
 interface IndexFilter {

@@ -1,0 +1,174 @@
+import { stat } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { Command, Option } from 'commander';
+import { serializeRelocationMap } from '../cnab/index.js';
+import { InputError } from '../oci/errors.js';
+import { archiveBundle, importBundle } from '../ops/archive.js';
+import { openTransferLocation, type TransferLocation, type TransferLocationOptions } from '../ops/archive-location.js';
+import { copyBundle, parsePlatform, type PlatformSpec } from '../ops/copy.js';
+import type { RegistryClient } from '../registry/client.js';
+import type { CopyStats } from '../transfer/copy.js';
+import { writeFileAtomic } from '../util/files.js';
+import { context } from './commands.js';
+import { formatBytes, type Output } from './output.js';
+import { createProgress, type Progress } from './progress.js';
+
+/** `copy`, `archive` and `import`: move a whole bundle (index and every image graph) between places. */
+export function registerRelocateCommands(program: Command): void {
+  program
+    .command('copy')
+    .description('relocate a bundle and all its images to another registry, repository, oci:DIR or oci-archive:FILE')
+    .argument('<src>', 'registry/repo:tag, registry/repo@digest, oci:DIR[:TAG] or oci-archive:FILE[:TAG]')
+    .argument('<dst>', 'same forms; without a tag the source\'s tag is kept')
+    .addOption(new Option('--platform <os/arch[/variant]>', 'keep only this platform of multi-arch images (repeatable; the bundle gets a new digest)').argParser(collectPlatform).default([]))
+    .option('--preserve-tags', 'also tag each image in the destination repository with its original tag', false)
+    .option('--relocation-map <file>', 'write the relocation map (original image -> new location) here')
+    .addOption(new Option('--concurrency <n>', 'transfers at once').argParser(positiveInt).default(8))
+    .action(async (srcArg: string, dstArg: string, opts, cmd: Command) => {
+      const { out, client } = await context(cmd);
+      if (opts.relocationMap) await checkWritableDir(opts.relocationMap);
+      await withLocation(srcArg, client, { create: false }, async (src) => {
+        await withLocation(dstArg, client, { create: true, defaultTag: false }, async (dst) => {
+          const progress = startProgress(out);
+          const result = await copyBundle(src.location, dst.location, {
+            platforms: opts.platform as PlatformSpec[],
+            preserveTags: opts.preserveTags,
+            concurrency: opts.concurrency,
+            onEvent: progress?.onEvent.bind(progress),
+          }).finally(() => progress?.finish());
+          await dst.finish();
+          if (opts.relocationMap) await writeFileAtomic(opts.relocationMap, serializeRelocationMap(result.relocationMap));
+          const destination = `${dst.location.relocationName}:${result.tag}`;
+          for (const f of result.filtered) out.note(`${f.path} (${f.image}): kept ${f.platforms.join(', ')}: ${f.from.digest} -> ${f.to.digest}`);
+          for (const t of result.tags) out.note(`tagged ${dst.location.relocationName}:${t}`);
+          out.note(`copied ${src.location.display} -> ${destination}: ${summary(result.stats, result.durationMs)}`);
+          out.result(result.index.digest);
+          out.data({
+            source: src.location.display,
+            destination,
+            digest: result.index.digest,
+            mediaType: result.index.mediaType,
+            size: result.index.size,
+            sourceDigest: result.source.index.digest,
+            relocationMap: result.relocationMap,
+            filtered: result.filtered.map((f) => ({ path: f.path, image: f.image, from: f.from.digest, to: f.to.digest, platforms: f.platforms })),
+            tags: result.tags,
+            ...jsonStats(result.stats, result.durationMs),
+          });
+        });
+      });
+    });
+
+  program
+    .command('archive')
+    .description('write a bundle and all its images to a CNAB thick bundle (gzipped tar, Porter\'s layout)')
+    .argument('<ref>', 'registry/repo:tag, registry/repo@digest, oci:DIR[:TAG] or oci-archive:FILE[:TAG]')
+    .argument('<file>', 'the .tgz to write (atomically)')
+    .addOption(new Option('--concurrency <n>', 'transfers at once').argParser(positiveInt).default(8))
+    .action(async (ref: string, file: string, opts, cmd: Command) => {
+      const { out, client } = await context(cmd);
+      await checkWritableDir(file);
+      await withLocation(ref, client, { create: false }, async (src) => {
+        const progress = startProgress(out);
+        const result = await archiveBundle(src.location, file, {
+          concurrency: opts.concurrency,
+          onEvent: progress?.onEvent.bind(progress),
+        }).finally(() => progress?.finish());
+        const size = (await stat(file)).size;
+        out.note(`archived ${src.location.display} -> ${file} (${result.images.length} images, ${formatBytes(size)}): ${summary(result.stats, result.durationMs)}`);
+        out.result(result.index.digest);
+        out.data({
+          source: src.location.display,
+          file,
+          fileSize: size,
+          digest: result.index.digest,
+          bundle: { name: result.bundle.name, version: result.bundle.version },
+          relocationMap: result.relocationMap,
+          images: result.images.map((i) => ({ image: i.image, digest: i.descriptor.digest, mediaType: i.descriptor.mediaType })),
+          ...jsonStats(result.stats, result.durationMs),
+        });
+      });
+    });
+
+  program
+    .command('import')
+    .description('publish a CNAB thick bundle (ours or Porter\'s) into a registry or OCI layout, after verifying every blob')
+    .argument('<file>', 'thick bundle .tgz (or .tar)')
+    .requiredOption('-t, --target <ref>', 'registry/repo:tag, oci:DIR[:TAG] or oci-archive:FILE[:TAG]')
+    .option('--relocation-map <file>', 'write the relocation map (original image -> new location) here')
+    .addOption(new Option('--concurrency <n>', 'transfers at once').argParser(positiveInt).default(8))
+    .action(async (file: string, opts, cmd: Command) => {
+      const { out, client } = await context(cmd);
+      if (opts.relocationMap) await checkWritableDir(opts.relocationMap);
+      await withLocation(opts.target, client, { create: true }, async (dst) => {
+        const progress = startProgress(out);
+        const result = await importBundle(file, dst.location, {
+          concurrency: opts.concurrency,
+          onEvent: progress?.onEvent.bind(progress),
+          onFallback: (msg) => out.warn(msg),
+          onWarning: (msg) => out.warn(msg),
+        }).finally(() => progress?.finish());
+        await dst.finish();
+        if (opts.relocationMap) await writeFileAtomic(opts.relocationMap, serializeRelocationMap(result.relocationMap));
+        for (const c of result.changes) out.note(`${c.path} (${c.image}): ${c.field} ${c.from === undefined ? 'filled in' : `updated from ${JSON.stringify(c.from)}`} as ${JSON.stringify(c.to)}`);
+        out.note(`imported ${file} -> ${dst.location.display} (${result.verifiedBlobs} blobs verified): ${summary(result.stats, result.durationMs)}`);
+        out.result(result.index.digest);
+        out.data({
+          file,
+          target: dst.location.display,
+          digest: result.index.digest,
+          mediaType: result.index.mediaType,
+          size: result.index.size,
+          verifiedBlobs: result.verifiedBlobs,
+          relocationMap: result.relocationMap,
+          changes: result.changes,
+          ...jsonStats(result.stats, result.durationMs),
+        });
+      });
+    });
+}
+
+/** Open a location, run `body`, and always remove the temporary files an archive needed. */
+async function withLocation(input: string, client: RegistryClient, options: TransferLocationOptions, body: (loc: TransferLocation) => Promise<void>): Promise<void> {
+  const loc = await openTransferLocation(input, client, options);
+  try {
+    await body(loc);
+  } finally {
+    await loc.dispose();
+  }
+}
+
+function startProgress(out: Output): Progress | undefined {
+  return out.json ? undefined : createProgress(process.stderr);
+}
+
+function summary(stats: CopyStats, ms: number): string {
+  return `${formatBytes(stats.bytesCopied)} moved (${stats.objectsCopied} objects), ${formatBytes(stats.bytesSkipped)} skipped (${stats.objectsSkipped} already there, ${stats.mounts} mounted) in ${(ms / 1000).toFixed(1)} s`;
+}
+
+function jsonStats(stats: CopyStats, ms: number) {
+  return {
+    bytesMoved: stats.bytesCopied,
+    bytesSkipped: stats.bytesSkipped,
+    mounts: stats.mounts,
+    durationMs: Math.round(ms),
+    stats,
+  };
+}
+
+/** Fail before any transfer when an output file cannot be written where it was asked. */
+async function checkWritableDir(file: string): Promise<void> {
+  const dir = dirname(file);
+  const st = await stat(dir).catch(() => undefined);
+  if (!st?.isDirectory()) throw new InputError(`${file}: directory ${dir} does not exist`);
+}
+
+function collectPlatform(value: string, previous: PlatformSpec[]): PlatformSpec[] {
+  return [...previous, parsePlatform(value)];
+}
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InputError(`--concurrency: expected a positive integer, got ${JSON.stringify(value)}`);
+  return n;
+}

@@ -1,0 +1,280 @@
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fetchBytes } from '../../src/content/read.js';
+import type { Target } from '../../src/content/target.js';
+import { MediaType } from '../../src/oci/mediatypes.js';
+import { parseReference } from '../../src/oci/reference.js';
+import type { Descriptor, Platform } from '../../src/oci/schemas.js';
+import { RegistryClient } from '../../src/registry/client.js';
+import { successors } from '../../src/transfer/graph.js';
+import { runCli } from '../helpers/cli.js';
+import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
+import { blob, pushImage, pushMultiArch } from '../helpers/images.js';
+import { startRegistry, type TestRegistry } from '../helpers/registry.js';
+
+const run = promisify(execFile);
+const skopeo = (...args: string[]) => run('skopeo', args, { maxBuffer: 16 << 20 });
+
+/** An OCI image whose first layer is `shared` (the same bytes in several images). */
+async function pushSharing(target: Target, shared: ReturnType<typeof blob>, extra: number, platform: Platform = { os: 'linux', architecture: 'amd64' }): Promise<Descriptor> {
+  const own = blob(randomBytes(extra), MediaType.OciLayerGzip);
+  const config = blob(Buffer.from(JSON.stringify({ architecture: platform.architecture, os: platform.os, rootfs: { type: 'layers', diff_ids: [] }, config: {} })), MediaType.OciConfig);
+  for (const b of [config, shared, own]) await target.push(b.desc, b.data);
+  const manifest = blob(Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OciManifest, config: config.desc, layers: [shared.desc, own.desc] })), MediaType.OciManifest);
+  await target.push(manifest.desc, manifest.data);
+  return manifest.desc;
+}
+
+/** Every object under `root` in a registry repository: digest -> size. */
+async function graphOf(client: RegistryClient, repo: string, root: Descriptor): Promise<Map<string, number>> {
+  const target = client.repository(parseReference(repo));
+  const seen = new Map<string, number>();
+  const visit = async (d: Descriptor): Promise<void> => {
+    if (seen.has(d.digest)) return;
+    seen.set(d.digest, d.size);
+    for (const child of successors(d, await fetchBytes(target, d), repo)) await visit(child);
+  };
+  await visit(root);
+  return seen;
+}
+
+/** Images in `registry/src/*`, a bundle naming them, pushed to `registry/acme/shop:1.2.3`. */
+async function publishBundle(host: string, work: string): Promise<{ bundleRef: string; images: Record<string, Descriptor>; bundle: Record<string, unknown> }> {
+  const client = new RegistryClient();
+  const repo = (name: string) => client.repository(parseReference(`${host}/src/${name}`));
+  const shared = blob(randomBytes(100_000), MediaType.OciLayerGzip);
+  const installer = await pushImage(repo('installer'), { format: 'docker', layers: [2048, 300_000] });
+  await repo('installer').tag(installer, '1.0');
+  const tools = await pushSharing(repo('tools'), shared, 512);
+  const web = await pushMultiArch(repo('web'));
+  await repo('web').tag(web, '2.0');
+  const db = await pushSharing(repo('db'), shared, 4096);
+  await repo('db').tag(db, '3.0');
+  await client.close();
+  const bundle = {
+    schemaVersion: 'v1.2.0',
+    name: 'shop',
+    version: '1.2.3',
+    invocationImages: [
+      { imageType: 'docker', image: `${host}/src/installer:1.0` },
+      { imageType: 'oci', image: `${host}/src/tools@${tools.digest}` },
+    ],
+    images: {
+      web: { imageType: 'oci', image: `${host}/src/web:2.0` },
+      db: { imageType: 'oci', image: `${host}/src/db:3.0` },
+    },
+  };
+  const path = join(work, `bundle-${host.replace(/\W/g, '_')}.json`);
+  await writeFile(path, JSON.stringify(bundle));
+  const bundleRef = `${host}/acme/shop:1.2.3`;
+  const push = await runCli(['push', path, '--target', bundleRef]);
+  if (push.code !== 0) throw new Error(push.stderr);
+  return { bundleRef, images: { installer, tools, web, db }, bundle };
+}
+
+function errorLines(stderr: string): string[] {
+  return stderr.trim().split('\n').filter((l) => l.startsWith('cnab-oci: error:'));
+}
+
+describe('cnab-oci copy', () => {
+  let a: TestRegistry;
+  let b: TestRegistry;
+  let proxy: FaultProxy;
+  let work: string;
+  let src: Awaited<ReturnType<typeof publishBundle>>;
+  let sourceDigest: string;
+
+  beforeAll(async () => {
+    [a, b] = await Promise.all([startRegistry(), startRegistry()]);
+    proxy = await startFaultProxy(b.host);
+    work = await mkdtemp(join(tmpdir(), 'cnab-oci-copy-'));
+    src = await publishBundle(a.host, work);
+    const inspect = await runCli(['--json', 'inspect', src.bundleRef]);
+    sourceDigest = JSON.parse(inspect.stdout).digest;
+  });
+
+  afterAll(async () => {
+    await proxy?.stop();
+    await Promise.all([a?.stop(), b?.stop()]);
+    if (work) await rm(work, { recursive: true, force: true });
+  });
+
+  it('copies a bundle and every image graph to another registry, each blob once', async () => {
+    const dst = `${proxy.host}/relo/shop:1.2.3`;
+    const mapFile = join(work, 'relo-map.json');
+    const res = await runCli(['--json', 'copy', src.bundleRef, dst, '--relocation-map', mapFile]);
+    expect(res.code, res.stderr).toBe(0);
+    const out = JSON.parse(res.stdout);
+    expect(out.digest).toBe(sourceDigest); // nothing rewritten
+    expect(out.destination).toBe(dst);
+    expect(out.bytesMoved).toBe(out.stats.bytesCopied);
+    expect(out.durationMs).toBeGreaterThan(0);
+
+    // Exactly the objects of the source graph moved, each once.
+    const client = new RegistryClient();
+    const expected = await graphOf(client, `${a.host}/acme/shop`, { mediaType: MediaType.OciIndex, digest: sourceDigest as Descriptor['digest'], size: out.size });
+    await client.close();
+    expect(out.stats.objectsCopied).toBe(expected.size);
+    expect(out.stats.bytesCopied).toBe([...expected.values()].reduce((x, y) => x + y, 0));
+    const blobPuts = proxy.log.filter((r) => r.method === 'PUT' && /\/blobs\/uploads\/.*digest=/.test(r.url)).map((r) => decodeURIComponent(/digest=([^&]+)/.exec(r.url)![1]!));
+    expect(new Set(blobPuts).size).toBe(blobPuts.length);
+    const manifestPuts = proxy.log.filter((r) => r.method === 'PUT' && /\/manifests\/sha256:/.test(r.url));
+    expect(new Set(manifestPuts.map((r) => r.url)).size).toBe(manifestPuts.length);
+
+    // The relocation map sends every original image into the destination, by digest.
+    const map = JSON.parse(await readFile(mapFile, 'utf8'));
+    expect(map).toEqual(out.relocationMap);
+    expect(Object.keys(map).sort()).toEqual([`${a.host}/src/db:3.0`, `${a.host}/src/installer:1.0`, `${a.host}/src/tools@${src.images.tools!.digest}`, `${a.host}/src/web:2.0`]);
+    for (const value of Object.values(map) as string[]) expect(value).toMatch(new RegExp(`^${proxy.host}/relo/shop@sha256:[0-9a-f]{64}$`));
+    expect(map[`${a.host}/src/web:2.0`]).toBe(`${proxy.host}/relo/shop@${src.images.web!.digest}`);
+
+    // An independent reader finds every image in the destination, and copies (verifies) them whole.
+    for (const value of Object.values(map) as string[]) {
+      const { stdout } = await skopeo('inspect', '--tls-verify=false', '--raw', `docker://${value.replace(proxy.host, b.host)}`);
+      expect(JSON.parse(stdout).schemaVersion).toBe(2);
+    }
+    await skopeo('copy', '--all', '--src-tls-verify=false', `docker://${b.host}/relo/shop@${src.images.web!.digest}`, `oci:${join(work, 'skopeo-web')}:web`);
+    await skopeo('copy', '--src-tls-verify=false', `docker://${b.host}/relo/shop@${src.images.installer!.digest}`, `oci:${join(work, 'skopeo-inst')}:inst`);
+
+    // Pulling the copy gives the same bundle as pulling the original.
+    const p1 = await runCli(['pull', src.bundleRef, '--bundle', join(work, 'p1.json'), '--relocation-map', join(work, 'p1-map.json')]);
+    const p2 = await runCli(['pull', `${b.host}/relo/shop:1.2.3`, '--bundle', join(work, 'p2.json'), '--relocation-map', join(work, 'p2-map.json')]);
+    expect(p1.code, p1.stderr).toBe(0);
+    expect(p2.code, p2.stderr).toBe(0);
+    expect(await readFile(join(work, 'p2.json'), 'utf8')).toBe(await readFile(join(work, 'p1.json'), 'utf8'));
+  });
+
+  it('moves nothing when copied again', async () => {
+    const res = await runCli(['--json', 'copy', src.bundleRef, `${b.host}/relo/shop:1.2.3`]);
+    expect(res.code, res.stderr).toBe(0);
+    const out = JSON.parse(res.stdout);
+    expect(out.bytesMoved).toBe(0);
+    expect(out.stats.objectsCopied).toBe(0);
+    // The four image roots and the bundle index are there (HEAD): nothing below them is even walked.
+    expect(out.stats.objectsSkipped).toBe(5);
+  });
+
+  it('mounts blobs within one registry, and keeps the source tag when the destination has none', async () => {
+    const res = await runCli(['--json', 'copy', src.bundleRef, `${a.host}/team/shop`]);
+    expect(res.code, res.stderr).toBe(0);
+    const out = JSON.parse(res.stdout);
+    expect(out.destination).toBe(`${a.host}/team/shop:1.2.3`);
+    expect(out.mounts).toBeGreaterThan(0);
+    // Every blob mounted; only manifests and indexes (a few KiB) travel.
+    expect(out.stats.bytesCopied).toBeLessThan(20_000);
+    expect(out.bytesSkipped).toBeGreaterThan(400_000);
+    const { stdout } = await skopeo('list-tags', '--tls-verify=false', `docker://${a.host}/team/shop`);
+    expect(JSON.parse(stdout).Tags).toEqual(['1.2.3']);
+  });
+
+  it('--platform keeps only the chosen platform, and the bundle index points at the filtered index', async () => {
+    const res = await runCli(['--json', 'copy', src.bundleRef, `${b.host}/amd64/shop:1`, '--platform', 'linux/amd64']);
+    expect(res.code, res.stderr).toBe(0);
+    const out = JSON.parse(res.stdout);
+    expect(out.digest).not.toBe(sourceDigest);
+    expect(out.filtered).toHaveLength(1);
+    const web = out.filtered[0];
+    expect(web).toMatchObject({ path: 'images.web', from: src.images.web!.digest, platforms: ['linux/amd64'] });
+    expect(out.relocationMap[`${a.host}/src/web:2.0`]).toBe(`${b.host}/amd64/shop@${web.to}`);
+
+    const { stdout: raw } = await skopeo('inspect', '--tls-verify=false', '--raw', `docker://${b.host}/amd64/shop@${web.to}`);
+    const filteredIndex = JSON.parse(raw);
+    expect(filteredIndex.manifests.map((m: { platform: Platform }) => `${m.platform.os}/${m.platform.architecture}`)).toEqual(['linux/amd64']);
+    const { stdout: bundleRaw } = await skopeo('inspect', '--tls-verify=false', '--raw', `docker://${b.host}/amd64/shop:1`);
+    expect(JSON.parse(bundleRaw).manifests.map((m: Descriptor) => m.digest)).toContain(web.to);
+
+    const pull = await runCli(['pull', `${b.host}/amd64/shop:1`, '--bundle', join(work, 'amd64.json'), '--relocation-map', join(work, 'amd64-map.json')]);
+    expect(pull.code, pull.stderr).toBe(0);
+    expect(pull.stdout.trim()).toBe(out.digest);
+    const pulled = JSON.parse(await readFile(join(work, 'amd64.json'), 'utf8'));
+    expect(pulled.images.web.contentDigest).toBe(web.to);
+    expect(JSON.parse(await readFile(join(work, 'amd64-map.json'), 'utf8'))[`${a.host}/src/web:2.0`]).toBe(`${b.host}/amd64/shop@${web.to}`);
+    // The arm64 manifest never travelled.
+    await expect(skopeo('inspect', '--tls-verify=false', '--raw', `docker://${b.host}/amd64/shop@${filteredIndex.manifests[0].digest}`)).resolves.toBeTruthy();
+  });
+
+  it('--preserve-tags tags every image with its original tag', async () => {
+    const res = await runCli(['copy', src.bundleRef, `${b.host}/tags/shop:bundle`, '--preserve-tags']);
+    expect(res.code, res.stderr).toBe(0);
+    const { stdout } = await skopeo('list-tags', '--tls-verify=false', `docker://${b.host}/tags/shop`);
+    expect(JSON.parse(stdout).Tags.sort()).toEqual(['1.0', '2.0', '3.0', 'bundle']);
+    const { stdout: web } = await skopeo('inspect', '--tls-verify=false', '--raw', `docker://${b.host}/tags/shop:2.0`);
+    expect(JSON.parse(web).manifests).toHaveLength(2);
+  });
+
+  it('copies into oci:DIR and oci-archive:FILE, and from them back into a registry', async () => {
+    const dir = join(work, 'layout');
+    const archive = join(work, 'shop.tar');
+    const toDir = await runCli(['--json', 'copy', src.bundleRef, `oci:${dir}:shop`]);
+    expect(toDir.code, toDir.stderr).toBe(0);
+    expect(JSON.parse(toDir.stdout).digest).toBe(sourceDigest);
+    const toArchive = await runCli(['--json', 'copy', src.bundleRef, `oci-archive:${archive}`]);
+    expect(toArchive.code, toArchive.stderr).toBe(0);
+    expect(JSON.parse(toArchive.stdout).destination).toBe(`oci-archive:${archive}:1.2.3`);
+    // skopeo reads both.
+    const { stdout: l } = await skopeo('inspect', '--raw', `oci:${dir}:shop`);
+    expect(JSON.parse(l).manifests).toHaveLength(5);
+    const { stdout: t } = await skopeo('inspect', '--raw', `oci-archive:${archive}:1.2.3`);
+    expect(JSON.parse(t).manifests).toHaveLength(5);
+
+    const fromDir = await runCli(['--json', 'copy', `oci:${dir}:shop`, `${b.host}/fromdir/shop:x`]);
+    expect(fromDir.code, fromDir.stderr).toBe(0);
+    expect(JSON.parse(fromDir.stdout).digest).toBe(sourceDigest);
+    const fromArchive = await runCli(['--json', 'copy', `oci-archive:${archive}:1.2.3`, `${b.host}/fromarchive/shop:y`, '--relocation-map', join(work, 'fa.json')]);
+    expect(fromArchive.code, fromArchive.stderr).toBe(0);
+    expect(JSON.parse(fromArchive.stdout).digest).toBe(sourceDigest);
+    const map = JSON.parse(await readFile(join(work, 'fa.json'), 'utf8'));
+    expect(map[`${a.host}/src/web:2.0`]).toBe(`${b.host}/fromarchive/shop@${src.images.web!.digest}`);
+    await skopeo('copy', '--all', '--src-tls-verify=false', `docker://${b.host}/fromarchive/shop@${src.images.web!.digest}`, `oci:${join(work, 'fa-web')}:web`);
+  });
+
+  it('relocates a relocated bundle from where it is now, after the original registry is gone', async () => {
+    const orig = await startRegistry();
+    let origStopped = false;
+    try {
+      const o = await publishBundle(orig.host, work);
+      const first = await runCli(['copy', o.bundleRef, `${b.host}/travel/shop:1`]);
+      expect(first.code, first.stderr).toBe(0);
+      await orig.stop();
+      origStopped = true;
+      const second = await runCli(['--json', 'copy', `${b.host}/travel/shop:1`, `${b.host}/travel2/shop`, '--platform', 'linux/arm64']);
+      expect(second.code, second.stderr).toBe(0);
+      const out = JSON.parse(second.stdout);
+      expect(out.destination).toBe(`${b.host}/travel2/shop:1`);
+      // Keys stay the original references; values are where the images are now.
+      expect(Object.keys(out.relocationMap)).toContain(`${orig.host}/src/installer:1.0`);
+      for (const v of Object.values(out.relocationMap) as string[]) expect(v.startsWith(`${b.host}/travel2/shop@`)).toBe(true);
+      const third = await runCli(['copy', `${b.host}/travel2/shop:1`, `oci:${join(work, 'travel')}:t`]);
+      expect(third.code, third.stderr).toBe(0);
+      expect(third.stdout.trim()).toBe(out.digest);
+    } finally {
+      if (!origStopped) await orig.stop();
+    }
+  });
+
+  it('refuses bad input with one line and exit 2, a missing source with exit 1, and tags nothing', async () => {
+    const cases: Array<[string[], number, RegExp]> = [
+      [['copy', src.bundleRef, `${b.host}/bad/shop:1`, '--platform', 'linux'], 2, /--platform "linux": expected os\/arch/],
+      [['copy', src.bundleRef, `${b.host}/bad/shop:1`, '--platform', 'plan9/mips'], 2, /images\.web .*has none of the platforms plan9\/mips/],
+      [['copy', `${a.host}/acme/shop:no-such-tag`, `${b.host}/bad/shop:1`], 1, new RegExp(`${a.host}/acme/shop.*no-such-tag.*not found|no-such-tag`)],
+      [['copy', 'UPPER/Case::x', `${b.host}/bad/shop:1`], 2, /UPPER\/Case::x/],
+      [['copy', src.bundleRef, `${b.host}/bad/shop@sha256:${'0'.repeat(64)}`], 2, /not a digest/],
+      [['copy', src.bundleRef, `${b.host}/bad/shop:1`, '--concurrency', '0'], 2, /--concurrency/],
+      [['copy', src.bundleRef, `${b.host}/bad/shop:1`, '--relocation-map', join(work, 'nope', 'map.json')], 2, /nope/],
+    ];
+    for (const [args, code, message] of cases) {
+      const res = await runCli(args);
+      expect(res.code, `${args.join(' ')}: ${res.stderr}`).toBe(code);
+      expect(errorLines(res.stderr), res.stderr).toHaveLength(1);
+      expect(res.stderr).toMatch(message);
+      expect(res.stderr).not.toMatch(/\n\s+at /);
+    }
+    const tags = await skopeo('list-tags', '--tls-verify=false', `docker://${b.host}/bad/shop`).then((r) => JSON.parse(r.stdout).Tags, () => []);
+    expect(tags).toEqual([]);
+  });
+});
