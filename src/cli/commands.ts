@@ -21,6 +21,7 @@ interface GlobalOptions {
   certsDir: string;
   json: boolean;
   debug: boolean;
+  retries: number;
 }
 
 /** Output and a registry client from the global flags; `credentials` replaces Docker's (login). */
@@ -36,6 +37,7 @@ export async function context(cmd: Command, credentials: CredentialStore = defau
     // The user's certs.d next to config.json counts too, as for the Docker CLI.
     certsDirs: [join(dirname(dockerConfigPath()), 'certs.d')],
     debug: g.debug ? (line: string) => out.debug(line) : undefined,
+    attempts: g.retries + 1,
   });
   return { out, client };
 }

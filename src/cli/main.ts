@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { Command, CommanderError, Option } from 'commander';
-import { CnabOciError } from '../oci/errors.js';
+import { CnabOciError, InputError } from '../oci/errors.js';
 import { registerAuthCommands } from './auth-commands.js';
 import { registerCommands } from './commands.js';
 import { registerRelocateCommands } from './relocate-commands.js';
@@ -13,6 +13,7 @@ const program = new Command('cnab-oci')
   .addOption(new Option('--insecure-registries <hosts>', 'comma-separated insecure registries (cnab-to-oci spelling)').argParser(collectList).default([]))
   .addOption(new Option('--ca-file <pem>', 'trust this CA certificate (PEM) for registries, besides the system roots (repeatable)').argParser(collect).default([]))
   .option('--certs-dir <dir>', 'Docker-style per-registry TLS directory: <dir>/<host>/*.crt (CA), client.cert + client.key', '/etc/docker/certs.d')
+  .addOption(new Option('--retries <n>', 'retries of a failed registry request (5xx, 429, connection errors), with exponential backoff; 0 = none').argParser(retries).default(3))
   .option('--json', 'print a machine-readable result on stdout', false)
   .option('--debug', 'log HTTP requests (never credentials) on stderr', false)
   .showHelpAfterError(false)
@@ -39,6 +40,12 @@ function reportError(err: unknown, debug: boolean): number {
     process.stderr.write(`${redactSecrets(err.stack)}\n`);
   }
   return err instanceof CnabOciError ? err.exitCode : 1;
+}
+
+function retries(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 100) throw new InputError(`--retries: expected an integer from 0 to 100, got ${JSON.stringify(value)}`);
+  return n;
 }
 
 function collect(value: string, previous: string[]): string[] {
