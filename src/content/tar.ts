@@ -124,8 +124,10 @@ export async function writeTarFile(dir: string, file: string, options: PackOptio
   }
 }
 
-/** An archive that cannot be extracted safely or is not a tar at all. */
-export class UnsafeArchiveError extends InvalidContentError {}
+/** An archive that cannot be extracted safely or is not a tar at all: bad input, exit status 2. */
+export class UnsafeArchiveError extends InvalidContentError {
+  override readonly exitCode: number = 2;
+}
 
 /**
  * The safe relative path of an entry name, or an error: no absolute paths, no `..`, no drive
@@ -192,13 +194,13 @@ export async function extractArchive(file: string, dest: string, options: Extrac
       options.onFile?.(rel, h.size ?? 0);
     }
     await piped;
-    if (entries === 0) throw new InvalidContentError(`${file}: empty archive`);
+    if (entries === 0) throw new UnsafeArchiveError(`${file}: empty archive`);
   } catch (err) {
     extract.destroy();
     source.destroy();
     if (err instanceof InvalidContentError) throw err;
     const msg = (err as Error).message;
-    if (/header|tar|unexpected end|incorrect header|invalid/i.test(msg)) throw new InvalidContentError(`${file}: not a valid tar archive (${msg})`);
+    if (/header|tar|unexpected end|incorrect header|invalid/i.test(msg)) throw new UnsafeArchiveError(`${file}: not a valid tar archive (${msg})`);
     throw err;
   }
 }

@@ -119,30 +119,11 @@ export async function importBundle(file: string, destination: OpenedLocation, op
   const started = performance.now();
   const work = await mkdtemp(join(tmpdir(), 'cnab-oci-import-'));
   try {
-    await extractArchive(file, work);
-    const bundleBytes = await readFile(join(work, THICK_BUNDLE.bundle)).catch(() => {
-      throw new InvalidContentError(`${file}: no ${THICK_BUNDLE.bundle} at the root of the archive (not a CNAB thick bundle)`);
+    const { bundle, resolver, verifiedBlobs } = await prepareImport(file, work, options).catch((err: unknown) => {
+      // Whatever is wrong with the archive is the user's file to fix: exit status 2.
+      if (err instanceof InvalidContentError || err instanceof DigestMismatchError) throw new InvalidArchiveError(err.message, { cause: err });
+      throw err;
     });
-    const { bundle, unknownFields } = parseBundle(bundleBytes, `${file}: ${THICK_BUNDLE.bundle}`);
-    if (unknownFields.length > 0) options.onWarning?.(`${file}: bundle.json has unknown top-level field(s) ${unknownFields.join(', ')}; they are dropped`);
-    const mapFile = join(work, THICK_BUNDLE.relocationMap);
-    const relocationMap = (await stat(mapFile).catch(() => undefined))
-      ? parseRelocationMap(await readFile(mapFile), `${file}: ${THICK_BUNDLE.relocationMap}`)
-      : {};
-    const layoutDir = join(work, ...THICK_BUNDLE.layout.split('/'));
-    if (!(await stat(layoutDir).catch(() => undefined))?.isDirectory()) {
-      throw new InvalidContentError(`${file}: no ${THICK_BUNDLE.layout}/ directory (a thin bundle? import needs the images in the archive)`);
-    }
-    const layout = await OciLayout.open(layoutDir, { create: false });
-    const verifiedBlobs = await verifyLayoutBlobs(layoutDir, file);
-    const resolver = layoutResolver(layout, relocationMap, file, bundle);
-    // Every image resolves and its whole graph is in the layout, before the first push.
-    for (const { path, image } of imageSlots(bundle)) {
-      const { descriptor } = await resolver.resolve(image.image).catch((err: unknown) => {
-        throw err instanceof InvalidContentError ? new InvalidContentError(`${path}: ${err.message}`) : err;
-      });
-      await checkComplete(layout, descriptor, `${file}: ${path} (${image.image})`);
-    }
     const result = await pushBundle(bundle, {
       destination,
       resolver,
@@ -154,6 +135,40 @@ export async function importBundle(file: string, destination: OpenedLocation, op
   } finally {
     await rm(work, { recursive: true, force: true });
   }
+}
+
+/** A thick bundle that is not what it should be (unsafe, incomplete, a blob that does not match its digest). */
+export class InvalidArchiveError extends InvalidContentError {
+  override readonly exitCode: number = 2;
+}
+
+/** Extract, parse, verify every blob and check every image graph: nothing is pushed before this succeeds. */
+async function prepareImport(file: string, work: string, options: ImportOptions): Promise<{ bundle: Bundle; resolver: ImageResolver; verifiedBlobs: number }> {
+  await extractArchive(file, work);
+  const bundleBytes = await readFile(join(work, THICK_BUNDLE.bundle)).catch(() => {
+    throw new InvalidContentError(`${file}: no ${THICK_BUNDLE.bundle} at the root of the archive (not a CNAB thick bundle)`);
+  });
+  const { bundle, unknownFields } = parseBundle(bundleBytes, `${file}: ${THICK_BUNDLE.bundle}`);
+  if (unknownFields.length > 0) options.onWarning?.(`${file}: bundle.json has unknown top-level field(s) ${unknownFields.join(', ')}; they are dropped`);
+  const mapFile = join(work, THICK_BUNDLE.relocationMap);
+  const relocationMap = (await stat(mapFile).catch(() => undefined))
+    ? parseRelocationMap(await readFile(mapFile), `${file}: ${THICK_BUNDLE.relocationMap}`)
+    : {};
+  const layoutDir = join(work, ...THICK_BUNDLE.layout.split('/'));
+  if (!(await stat(layoutDir).catch(() => undefined))?.isDirectory()) {
+    throw new InvalidContentError(`${file}: no ${THICK_BUNDLE.layout}/ directory (a thin bundle? import needs the images in the archive)`);
+  }
+  const layout = await OciLayout.open(layoutDir, { create: false });
+  const verifiedBlobs = await verifyLayoutBlobs(layoutDir, file);
+  const resolver = layoutResolver(layout, relocationMap, file, bundle);
+  // Every image resolves and its whole graph is in the layout, before the first push.
+  for (const { path, image } of imageSlots(bundle)) {
+    const { descriptor } = await resolver.resolve(image.image).catch((err: unknown) => {
+      throw err instanceof InvalidContentError ? new InvalidContentError(`${path}: ${err.message}`) : err;
+    });
+    await checkComplete(layout, descriptor, `${file}: ${path} (${image.image})`);
+  }
+  return { bundle, resolver, verifiedBlobs };
 }
 
 /** Hash every file under blobs/<alg>/; a name that is not a digest or bytes that do not match fail. */
