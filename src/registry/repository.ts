@@ -163,7 +163,8 @@ export class Repository implements Target, Mountable {
     await res.body.dump();
     if (res.statusCode === 200) return true;
     if (res.statusCode === 404) return false;
-    return this.fail(res, this.describe(desc.digest));
+    // The body is gone (HEAD has none): reading it again would crash undici.
+    throw errorForResponse(this.describe(desc.digest), res.statusCode, '');
   }
 
   async push(desc: Descriptor, content: Readable | Uint8Array): Promise<void> {
@@ -223,15 +224,25 @@ export class Repository implements Target, Mountable {
     const bytes = content instanceof Uint8Array ? content : await readAll(content, MAX_MANIFEST_SIZE);
     const actual = digestOf(bytes, parseDigest(desc.digest).algorithm);
     if (actual !== desc.digest || bytes.length !== desc.size) throw new DigestMismatchError(this.describe(desc.digest), desc.digest, actual);
-    const res = await this.call(`/manifests/${reference}`, {
-      method: 'PUT',
-      access: 'push',
-      headers: { 'content-type': desc.mediaType },
-      body: bytes,
-    });
-    if (res.statusCode !== 201 && res.statusCode !== 200) {
+    const transport = this.client.transport;
+    let res: Response;
+    for (let attempt = 1; ; attempt++) {
+      res = await this.call(`/manifests/${reference}`, {
+        method: 'PUT',
+        access: 'push',
+        headers: { 'content-type': desc.mediaType },
+        body: bytes,
+      });
+      if (res.statusCode === 201 || res.statusCode === 200) break;
       const text = await res.body.text();
-      throw errorForResponse(`${this.describe(reference)} (${desc.mediaType})`, res.statusCode, text, 'manifest-write');
+      const err = errorForResponse(`${this.describe(reference)} (${desc.mediaType})`, res.statusCode, text, 'manifest-write');
+      // distribution reads blob links that a concurrent writer of the same blob may be rewriting,
+      // and then calls a blob we pushed unknown: ask again after a moment.
+      const racing = err instanceof RegistryError && err.status === 400 && err.codes.some((c) => c === 'MANIFEST_BLOB_UNKNOWN' || c === 'DIGEST_INVALID');
+      if (!racing || attempt >= transport.attempts) throw err;
+      const wait = transport.backoff(attempt);
+      transport.log(`${err.message}; trying again (retry ${attempt}/${transport.attempts - 1}) in ${wait} ms`);
+      await sleep(wait);
     }
     await res.body.dump();
     const stored = header(res, 'docker-content-digest');
@@ -284,8 +295,8 @@ export class Repository implements Target, Mountable {
   /** POST: open an upload session; returns its location. */
   private async startUpload(what: string): Promise<URL> {
     const start = await this.call('/blobs/uploads/', { method: 'POST', access: 'push', headers: { 'content-length': '0' } });
-    await start.body.dump();
     if (start.statusCode !== 202) await this.fail(start, `${what} (upload)`, 'write');
+    await start.body.dump();
     const location = header(start, 'location');
     if (!location) throw new RegistryError(`${what}: registry started an upload without a Location`, start.statusCode);
     return new URL(location, await this.client.transport.origin(this.registry));

@@ -34,6 +34,12 @@ export interface TokenServerOptions {
   denyPull?: Record<string, string[]>;
   /** Answer POST (the refresh-token grant) with this status, like registries that only do GET. */
   postStatus?: number;
+  /**
+   * Grant one repository per token, like token services that refuse multi-repository tokens:
+   * when a request names several repositories, only those asked for push are granted (so a
+   * cross-repository mount is refused by the registry).
+   */
+  oneRepositoryPerToken?: boolean;
 }
 
 /**
@@ -79,7 +85,11 @@ export async function startTokenServer(users: Record<string, string>, identityTo
         const decoded = Buffer.from(auth.slice(6), 'base64').toString('utf8');
         const colon = decoded.indexOf(':');
         user = decoded.slice(0, colon);
-        ok = users[user] !== undefined && users[user] === decoded.slice(colon + 1);
+        const secret = decoded.slice(colon + 1);
+        // An identity token is accepted as the Basic password too (GET-only token services).
+        const byToken = Object.entries(identityTokens).find(([, t]) => t === secret)?.[0];
+        if (byToken !== undefined) user = byToken;
+        ok = byToken !== undefined || (users[user] !== undefined && users[user] === secret);
       }
     }
     requests.push({ method: req.method ?? 'GET', user, service: svc, scopes, granted: ok });
@@ -87,12 +97,14 @@ export async function startTokenServer(users: Record<string, string>, identityTo
       res.writeHead(401, { 'content-type': 'application/json' }).end(JSON.stringify({ errors: [{ code: 'UNAUTHORIZED', message: 'bad credentials' }] }));
       return;
     }
+    const names = new Set(scopes.map((s) => s.split(':').slice(1, -1).join(':')));
     const access = scopes.flatMap((scope) => {
       const [type, ...rest] = scope.split(':');
       const actions = (rest.pop() ?? '').split(',');
       const name = rest.join(':');
       if (type !== 'repository') return [];
       if (user !== undefined && options.denyPull?.[user]?.includes(name)) return [{ type, name, actions: [] }];
+      if (options.oneRepositoryPerToken && names.size > 1 && !actions.includes('push')) return [{ type, name, actions: [] }];
       return [{ type, name, actions: actions.filter((a) => a === 'pull' || (a === 'push' && user !== undefined)) }];
     });
     const now = Math.floor(Date.now() / 1000);
