@@ -205,6 +205,7 @@ export async function startFaultProxy(upstreamHost: string, initial: FaultPlan =
     if (kind === '503' || kind === '429') {
       count('response', kind);
       entry.fault = `response:${kind}`;
+      entry.status = Number(kind);
       refuse(res, kind);
       return;
     }

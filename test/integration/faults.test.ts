@@ -1,18 +1,57 @@
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseBundle } from '../../src/cnab/index.js';
+import { MemoryTarget } from '../../src/content/memory.js';
 import { readAll } from '../../src/content/read.js';
+import { createImageResolver, openLocation } from '../../src/ops/locations.js';
+import { pullBundle } from '../../src/ops/pull.js';
+import { pushBundle } from '../../src/ops/push.js';
+import type { Descriptor } from '../../src/oci/schemas.js';
+import { copyGraph } from '../../src/transfer/copy.js';
 import { digestOf } from '../../src/oci/digest.js';
 import { parseReference } from '../../src/oci/reference.js';
 import { RegistryClient, type RegistryClientOptions } from '../../src/registry/client.js';
-import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
-import { blob } from '../helpers/images.js';
+import { staticCredentials } from '../../src/registry/credentials.js';
+import { startBlobOrigin, startFaultProxy, type FaultPlan, type FaultProxy } from '../helpers/fault-proxy.js';
+import { blob, pushImage } from '../helpers/images.js';
 import { startRegistry, type TestRegistry } from '../helpers/registry.js';
 
 const lines: string[] = [];
 /** A client through the proxy with fast retries (the policy is the default one, only the delays shrink). */
 function proxied(options: RegistryClientOptions = {}): RegistryClient {
   return new RegistryClient({ retryDelay: 5, debug: (l) => lines.push(l), ...options });
+}
+
+/** Every fault a network or a busy registry produces; request bodies are not flipped (TCP and TLS prevent that). */
+const NETWORK_FAULTS: FaultPlan['faults'] = [
+  'request:503', 'request:429', 'request:reset', 'request:truncate', 'request:slow',
+  'response:503', 'response:429', 'response:reset', 'response:truncate', 'response:flip', 'response:slow',
+];
+
+/** Push a bundle whose invocation image is `image` and which shares `shared`, then pull it back. */
+async function pushAndPull(client: RegistryClient, registryHost: string, name: string, images: { invocation: string; shared: string }, tag: string) {
+  const { bundle } = parseBundle(Buffer.from(JSON.stringify({
+    schemaVersion: 'v1.2.0',
+    name,
+    version: '1.0.0',
+    invocationImages: [{ imageType: 'oci', image: images.invocation }],
+    images: { shared: { imageType: 'oci', image: images.shared } },
+  })), `${name}.json`);
+  const destination = await openLocation(`${registryHost}/rounds/${name}:${tag}`, client, { create: true });
+  const fallbacks: string[] = [];
+  const pushed = await pushBundle(bundle, { destination, resolver: createImageResolver(client, []), concurrency: 4, onFallback: (m) => fallbacks.push(m) });
+  // A fault must never be mistaken for a registry refusing a media type.
+  expect(fallbacks).toEqual([]);
+  const source = await openLocation(`${registryHost}/rounds/${name}:${tag}`, client, { create: false });
+  const pulled = await pullBundle(source.target, tag, source.relocationName);
+  return { pushed, pulled };
+}
+
+/** Read the whole graph under `root` from `registryHost/repo` without the proxy, verifying every byte. */
+async function verifyGraph(direct: RegistryClient, repo: string, root: Descriptor): Promise<number> {
+  const stats = await copyGraph(direct.repository(parseReference(repo)), new MemoryTarget(), root);
+  return stats.objectsCopied;
 }
 
 describe('resumable transfers through a fault-injecting proxy', () => {
@@ -79,6 +118,42 @@ describe('resumable transfers through a fault-injecting proxy', () => {
     await client.close();
   });
 
+  it('honours Retry-After, backs off after a 503, and never retries a 4xx that cannot change', async () => {
+    const repo = direct.repository(parseReference(`${registry.host}/faults/retry`));
+    const b = blob(randomBytes(100), 'application/octet-stream');
+    await repo.push(b.desc, b.data);
+    const client = proxied({ retryDelay: 150 });
+    const via = client.repository(parseReference(`${proxy.host}/faults/retry`));
+    const forBlob = (method: string) => (r: { method: string; url: string }) => r.method === method && r.url.endsWith(`/blobs/${b.desc.digest}`);
+    proxy.setPlan({
+      retryAfter: '1',
+      rules: [
+        { match: forBlob('HEAD'), kind: '429', phase: 'request', times: 1 },
+        { match: forBlob('GET'), kind: '503', phase: 'response', times: 1 },
+      ],
+    });
+    const from = proxy.log.length;
+    expect(await via.exists(b.desc)).toBe(true);
+    expect(digestOf(await readAll(await via.fetch(b.desc)))).toBe(b.desc.digest);
+    const heads = proxy.log.slice(from).filter((e) => forBlob('HEAD')(e));
+    const gets = proxy.log.slice(from).filter((e) => forBlob('GET')(e));
+    expect(heads.map((e) => e.status)).toEqual([429, 200]);
+    expect(heads[1]!.at - heads[0]!.at).toBeGreaterThanOrEqual(950); // Retry-After: 1
+    expect(gets.map((e) => e.status)).toEqual([503, 200]);
+    expect(gets[1]!.at - gets[0]!.at).toBeGreaterThanOrEqual(140); // first backoff (150 ms, plus jitter)
+
+    // A 404 and a 400 are answers, not accidents: asked once.
+    proxy.setPlan({});
+    const mark = proxy.log.length;
+    await expect(via.resolve('no-such-tag')).rejects.toThrow(/no-such-tag: not found/);
+    const garbage = Buffer.from('this is not JSON');
+    await expect(via.push({ mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: digestOf(garbage), size: garbage.length }, garbage)).rejects.toThrow(/HTTP 400/);
+    const after = proxy.log.slice(mark);
+    expect(after.filter((e) => e.url.endsWith('/manifests/no-such-tag'))).toHaveLength(1);
+    expect(after.filter((e) => e.method === 'PUT')).toHaveLength(1);
+    await client.close();
+  });
+
   it('resumes a cut-short blob download with a Range request and verifies the whole', async () => {
     const repo = direct.repository(parseReference(`${registry.host}/faults/range`));
     const small = blob(randomBytes(64 * 1024), 'application/octet-stream');
@@ -100,5 +175,145 @@ describe('resumable transfers through a fault-injecting proxy', () => {
       expect(gets[1]!.status).toBe(206);
     }
     await client.close();
+  });
+});
+
+describe('push and pull through random faults', () => {
+  let registry: TestRegistry;
+  let proxy: FaultProxy;
+  let direct: RegistryClient;
+  let shared: Descriptor;
+  beforeAll(async () => {
+    registry = await startRegistry();
+    proxy = await startFaultProxy(registry.host);
+    direct = new RegistryClient();
+    const base = direct.repository(parseReference(`${registry.host}/base/shared`));
+    shared = await pushImage(base, { layers: [3000, 700] });
+    await base.tag({ mediaType: shared.mediaType, digest: shared.digest, size: shared.size }, '1');
+  });
+  afterAll(async () => {
+    await direct?.close();
+    await proxy?.stop();
+    await registry?.stop();
+  });
+
+  it('completes 50 push+pull rounds with 10% of requests faulted, every byte verified', async () => {
+    proxy.setPlan({ seed: 4242, rate: 0.1, faults: NETWORK_FAULTS, slowMs: 20, retryAfter: '0' });
+    const client = proxied({ attempts: 6 });
+    const before = proxy.total();
+    const requestsBefore = proxy.log.length;
+    // Five lanes of ten rounds at once: the rounds are independent, and the machine has idle time between requests.
+    const round = async (i: number) => {
+      const repo = client.repository(parseReference(`${proxy.host}/rounds/img`));
+      const image = await pushImage(repo, { layers: [512 + i, 2048] });
+      const { pushed, pulled } = await pushAndPull(client, proxy.host, `round${i}`, {
+        invocation: `${proxy.host}/rounds/img@${image.digest}`,
+        shared: `${proxy.host}/base/shared:1`,
+      }, `r${i}`);
+      expect(pulled.index.digest).toBe(pushed.index.digest);
+      expect(Buffer.from(pulled.bundleBytes).equals(Buffer.from(pushed.bundleBytes))).toBe(true);
+      expect(pulled.relocationMap).toEqual(pushed.relocationMap);
+      // Straight from the registry: the tag names the index pushed, and everything under it is whole.
+      const stored = await direct.repository(parseReference(`${registry.host}/rounds/round${i}`)).resolve(`r${i}`);
+      expect(stored.digest).toBe(pushed.index.digest);
+      expect(await verifyGraph(direct, `${registry.host}/rounds/round${i}`, stored)).toBeGreaterThanOrEqual(9);
+      return i;
+    };
+    const done: number[] = [];
+    await Promise.all(Array.from({ length: 5 }, async (_, lane) => {
+      for (let i = lane; i < 50; i += 5) done.push(await round(i));
+    }));
+    expect(done).toHaveLength(50);
+    await client.close();
+    const injected = proxy.total() - before;
+    const requests = proxy.log.length - requestsBefore;
+    // The plan really did fault about one request in ten, of many kinds.
+    expect(injected).toBeGreaterThan(requests * 0.05);
+    for (const kind of ['503', '429', 'reset', 'truncate', 'flip']) {
+      expect(Object.entries(proxy.counts).some(([k, n]) => k.endsWith(`:${kind}`) && n > 0), kind).toBe(true);
+    }
+  }, 90_000);
+});
+
+/** An image whose layers are given, so that several images can share some. */
+async function pushLayers(target: import('../../src/content/target.js').Target, layers: Uint8Array[]): Promise<Descriptor> {
+  const parts = layers.map((l) => blob(l, 'application/vnd.oci.image.layer.v1.tar+gzip'));
+  const config = blob(Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: parts.map((p) => p.desc.digest) } })), 'application/vnd.oci.image.config.v1+json');
+  for (const b of [config, ...parts]) await target.push(b.desc, b.data);
+  const manifest = blob(Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: config.desc, layers: parts.map((p) => p.desc) })), 'application/vnd.oci.image.manifest.v1+json');
+  await target.push(manifest.desc, manifest.data);
+  return manifest.desc;
+}
+
+describe('concurrent pushes and redirects', () => {
+  let source: TestRegistry;
+  let destination: TestRegistry;
+  let proxy: FaultProxy;
+  let direct: RegistryClient;
+  beforeAll(async () => {
+    [source, destination] = await Promise.all([startRegistry(), startRegistry()]);
+    proxy = await startFaultProxy(destination.host);
+    direct = new RegistryClient();
+  });
+  afterAll(async () => {
+    await direct?.close();
+    await proxy?.stop();
+    await Promise.all([source?.stop(), destination?.stop()]);
+  });
+
+  it('runs 16 concurrent pushes of different bundles sharing layers, through faults, and pulls all back intact', async () => {
+    const src = direct.repository(parseReference(`${source.host}/src/images`));
+    const common = randomBytes(200_000);
+    const images: Descriptor[] = [];
+    for (let i = 0; i < 4; i++) images.push(await pushLayers(src, [common, randomBytes(30_000 + i)]));
+    const base = await pushLayers(src, [common, randomBytes(5000)]);
+    proxy.setPlan({ seed: 16, rate: 0.05, faults: NETWORK_FAULTS, slowMs: 20, retryAfter: '0' });
+    const before = proxy.total();
+    const client = proxied({ attempts: 6 });
+    const results = await Promise.all(Array.from({ length: 16 }, (_, i) => pushAndPull(client, proxy.host, 'shared', {
+      invocation: `${source.host}/src/images@${images[i % 4]!.digest}`,
+      shared: `${source.host}/src/images@${base.digest}`,
+    }, `b${i}`).then((r) => ({ ...r, i }))));
+    expect(proxy.total()).toBeGreaterThan(before);
+    const digests = new Set<string>();
+    for (const { pushed, pulled, i } of results) {
+      expect(pulled.index.digest).toBe(pushed.index.digest);
+      expect(pulled.relocationMap[`${source.host}/src/images@${images[i % 4]!.digest}`]).toBe(`${proxy.host}/rounds/shared@${images[i % 4]!.digest}`);
+      const stored = await direct.repository(parseReference(`${destination.host}/rounds/shared`)).resolve(`b${i}`);
+      expect(stored.digest).toBe(pushed.index.digest);
+      expect(await verifyGraph(direct, `${destination.host}/rounds/shared`, stored)).toBeGreaterThanOrEqual(9);
+      digests.add(pushed.index.digest);
+    }
+    expect(digests.size).toBe(4); // one bundle per distinct invocation image (same name and version)
+    await client.close();
+  }, 60_000);
+
+  it('never sends Authorization to the blob storage a registry redirects to', async () => {
+    const secured = await startRegistry({ htpasswd: { alice: 'redirect-pw' } });
+    const basic = `Basic ${Buffer.from('alice:redirect-pw').toString('base64')}`;
+    const origin = await startBlobOrigin(secured.host, basic);
+    const front = await startFaultProxy(secured.host, { redirectBlobsTo: origin.origin });
+    try {
+      const credentials = staticCredentials({ [secured.host]: { username: 'alice', password: 'redirect-pw' }, [front.host]: { username: 'alice', password: 'redirect-pw' } });
+      const owner = new RegistryClient({ credentials });
+      const image = await pushLayers(owner.repository(parseReference(`${secured.host}/app/img`)), [randomBytes(20_000), randomBytes(100)]);
+      await owner.close();
+      const client = proxied({ credentials });
+      const repo = client.repository(parseReference(`${front.host}/app/img`));
+      const copied = await copyGraph(repo, new MemoryTarget(), image);
+      expect(copied.objectsCopied).toBe(4);
+      // The registry (through the proxy) got credentials; the storage it redirected to did not.
+      expect(front.log.some((e) => e.authorization && e.url.includes('/manifests/'))).toBe(true);
+      expect(front.log.filter((e) => e.status === 307).length).toBe(3);
+      expect(origin.requests.length).toBe(3);
+      expect(origin.requests.every((r) => r.authorization === undefined)).toBe(true);
+      expect(lines.join('\n')).not.toContain('redirect-pw');
+      expect(lines.join('\n')).not.toContain(basic.slice(6));
+      await client.close();
+    } finally {
+      await front.stop();
+      await origin.stop();
+      await secured.stop();
+    }
   });
 });
