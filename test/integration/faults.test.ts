@@ -1,4 +1,8 @@
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseBundle } from '../../src/cnab/index.js';
@@ -14,6 +18,7 @@ import { parseReference } from '../../src/oci/reference.js';
 import { RegistryClient, type RegistryClientOptions } from '../../src/registry/client.js';
 import { staticCredentials } from '../../src/registry/credentials.js';
 import { startBlobOrigin, startFaultProxy, type FaultPlan, type FaultProxy } from '../helpers/fault-proxy.js';
+import { runCli } from '../helpers/cli.js';
 import { blob, pushImage } from '../helpers/images.js';
 import { startRegistry, type TestRegistry } from '../helpers/registry.js';
 
@@ -315,5 +320,96 @@ describe('concurrent pushes and redirects', () => {
       await origin.stop();
       await secured.stop();
     }
+  });
+});
+
+/** One line on stderr, `cnab-oci: error: ...`, and no stack trace. */
+function oneLineError(stderr: string): string {
+  const errors = stderr.split('\n').filter((l) => l.startsWith('cnab-oci: error: '));
+  expect(errors, stderr).toHaveLength(1);
+  expect(stderr).not.toMatch(/^\s+at /m);
+  return errors[0]!;
+}
+
+describe('tampered content through the CLI', () => {
+  let a: TestRegistry;
+  let b: TestRegistry;
+  let proxy: FaultProxy;
+  let work: string;
+  let bundlePath: string;
+  let image: Descriptor;
+  const env = () => ({ DOCKER_CONFIG: join(work, 'docker') });
+  beforeAll(async () => {
+    [a, b] = await Promise.all([startRegistry(), startRegistry()]);
+    proxy = await startFaultProxy(a.host);
+    work = await mkdtemp(join(tmpdir(), 'cnab-oci-faults-'));
+    const client = new RegistryClient();
+    const repo = client.repository(parseReference(`${a.host}/src/app`));
+    image = await pushLayers(repo, [randomBytes(2048), randomBytes(100_000)]);
+    await repo.tag(image, '1');
+    await client.close();
+    bundlePath = join(work, 'bundle.json');
+    await writeFile(bundlePath, JSON.stringify({ schemaVersion: 'v1.2.0', name: 'tamper', version: '1.0.0', invocationImages: [{ imageType: 'oci', image: `${proxy.host}/src/app:1` }] }));
+  });
+  afterAll(async () => {
+    await proxy?.stop();
+    await Promise.all([a?.stop(), b?.stop()]);
+    if (work) await rm(work, { recursive: true, force: true });
+  });
+
+  for (const [what, path] of [['a manifest', '/manifests/sha256:'], ['a layer', '/blobs/sha256:']] as const) {
+    it(`push refuses ${what} whose bytes were changed on the way, and publishes nothing`, async () => {
+      proxy.setPlan({ rules: [{ match: (r) => r.method === 'GET' && r.url.includes(path), kind: 'flip', phase: 'response' }] });
+      const flips = proxy.counts['response:flip'] ?? 0;
+      const out = join(work, `fixed-${path.length}.json`);
+      const map = join(work, `map-${path.length}.json`);
+      const res = await runCli(['--retries', '1', 'push', bundlePath, '--target', `${b.host}/acme/tamper:1`, '--bundle', out, '--relocation-map', map], { env: env() });
+      expect(res.code, res.stderr).toBe(1);
+      expect(proxy.counts['response:flip']).toBeGreaterThan(flips);
+      const line = oneLineError(res.stderr);
+      expect(line).toMatch(new RegExp(`digest mismatch for ${proxy.host.replace(/\./g, '\\.')}/src/app@sha256:[0-9a-f]{64}: expected sha256:[0-9a-f]{64}, got sha256:[0-9a-f]{64}`));
+      expect(existsSync(out)).toBe(false);
+      expect(existsSync(map)).toBe(false);
+      const dst = new RegistryClient();
+      const repo = dst.repository(parseReference(`${b.host}/acme/tamper`));
+      await expect(repo.resolve('1')).rejects.toThrow(/not found/);
+      expect(await repo.exists(image)).toBe(false);
+      await dst.close();
+    });
+  }
+
+  it('pull refuses a tampered index or bundle config and writes no file', async () => {
+    proxy.setPlan({});
+    const pushed = await runCli(['push', bundlePath, '--target', `${proxy.host}/acme/tamper:1`], { env: env() });
+    expect(pushed.code, pushed.stderr).toBe(0);
+    for (const path of ['/manifests/sha256:', '/blobs/sha256:']) {
+      proxy.setPlan({ rules: [{ match: (r) => r.method === 'GET' && r.url.includes(path), kind: 'flip', phase: 'response' }] });
+      const flips = proxy.counts['response:flip'] ?? 0;
+      const bundle = join(work, 'pulled.json');
+      const map = join(work, 'pulled-map.json');
+      const res = await runCli(['--retries', '1', 'pull', `${proxy.host}/acme/tamper:1`, '--bundle', bundle, '--relocation-map', map], { env: env() });
+      expect(res.code, res.stderr).toBe(1);
+      expect(proxy.counts['response:flip']).toBeGreaterThan(flips);
+      expect(oneLineError(res.stderr)).toMatch(/digest mismatch for .*acme\/tamper@sha256:[0-9a-f]{64}: expected sha256:[0-9a-f]{64}, got sha256:[0-9a-f]{64}/);
+      expect(existsSync(bundle)).toBe(false);
+      expect(existsSync(map)).toBe(false);
+    }
+  });
+
+  it('--retries 0 fails fast on a 503; the default retries it and succeeds', async () => {
+    const plan = () => proxy.setPlan({ rules: [{ match: (r) => r.url.includes('/manifests/'), kind: '503', phase: 'request', times: 1 }] });
+    plan();
+    const from = proxy.log.length;
+    const none = await runCli(['--retries', '0', 'inspect', `${proxy.host}/acme/tamper:1`], { env: env() });
+    expect(none.code, none.stderr).toBe(1);
+    expect(oneLineError(none.stderr)).toMatch(/acme\/tamper:1: HTTP 503/);
+    expect(proxy.log.slice(from).filter((e) => e.url.includes('/manifests/'))).toHaveLength(1);
+    plan();
+    const retried = await runCli(['inspect', `${proxy.host}/acme/tamper:1`], { env: env() });
+    expect(retried.code, retried.stderr).toBe(0);
+    expect(retried.stdout).toContain('tamper 1.0.0');
+    const bad = await runCli(['--retries', 'many', 'inspect', `${proxy.host}/acme/tamper:1`], { env: env() });
+    expect(bad.code).toBe(2);
+    expect(oneLineError(bad.stderr)).toMatch(/--retries/);
   });
 });
