@@ -197,7 +197,9 @@ export class Transport {
       // EnvHttpProxyAgent honours HTTP_PROXY, HTTPS_PROXY and NO_PROXY; as in Go (so Docker),
       // loopback is never proxied. Through a proxy, `requestTls` is what applies to the registry.
       d = hasProxyEnv() && !isLoopbackHost(url.host)
-        ? new EnvHttpProxyAgent({ connect: tls, requestTls: tls })
+        // Plain-HTTP registries go as absolute-URI requests, as Go does (proxies often allow
+        // CONNECT to port 443 only); HTTPS ones through a CONNECT tunnel.
+        ? new EnvHttpProxyAgent({ connect: tls, requestTls: tls, proxyTunnel: false })
         : new Agent({ connect: tls });
       this.dispatchers.set(key, d);
     }
