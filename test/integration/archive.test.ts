@@ -211,10 +211,14 @@ describe('thick bundles: archive and import', () => {
       ['symlink', [{ name: './artifacts', type: 'symlink', linkname: '/etc' }, { name: './artifacts/passwd', body: 'x' }], /symlink -> "\/etc"/],
       ['hardlink', [{ name: './bundle.json', type: 'link', linkname: '/etc/passwd' }], /link -> "\/etc\/passwd"/],
     ];
-    for (const [name, entries, message] of cases) {
+    const results = await Promise.all(cases.map(async ([name, entries]) => {
       const file = join(work, `${name}.tgz`);
       await hostileArchive(file, entries);
-      const res = await runCli(['import', file, '--target', `oci:${join(work, `hostile-${name}`)}:x`]);
+      return runCli(['import', file, '--target', `oci:${join(work, `hostile-${name}`)}:x`]);
+    }));
+    for (const [i, [name, , message]] of cases.entries()) {
+      const file = join(work, `${name}.tgz`);
+      const res = results[i]!;
       expect(res.code, `${name}: ${res.stderr}`).toBe(2);
       expect(errorLines(res.stderr), res.stderr).toHaveLength(1);
       expect(res.stderr).toMatch(message);
@@ -266,8 +270,9 @@ describe('thick bundles: archive and import', () => {
       [['import', join(work, 'thin.tgz'), '--target', `${b.host}/x/y:1`], /thin\.tgz: no artifacts\/layout\/ directory/],
       [['import', join(work, 'source.json'), '--target', `${b.host}/x/y:1`], /source\.json: not a valid tar archive/],
     ];
-    for (const [args, message] of cases) {
-      const res = await runCli(args);
+    const results = await Promise.all(cases.map(([args]) => runCli(args)));
+    for (const [i, [args, message]] of cases.entries()) {
+      const res = results[i]!;
       expect(res.code, `${args.join(' ')}: ${res.stderr}`).toBe(2);
       expect(errorLines(res.stderr), res.stderr).toHaveLength(1);
       expect(res.stderr).toMatch(message);
