@@ -160,6 +160,8 @@ export function validateBundle(json: unknown, sourceName: string): ParsedBundle 
   if (typeof json !== 'object' || json === null || Array.isArray(json)) {
     throw new InputError(`${sourceName}: expected a JSON object, got ${jsonTypeOf(json)}`);
   }
+  const shape = checkJsonShape(json);
+  if (shape) throw new InputError(`${sourceName}: ${shape}`);
   const badNumber = findNonFiniteNumber(json, []);
   if (badNumber) {
     // Go's float64 cannot hold it, so cnab-go refuses the bundle.
@@ -251,6 +253,26 @@ function issueMessage(issue: Issue & { path: PathSeg[] }, root: unknown): string
     default:
       return issue.message;
   }
+}
+
+/** Deeper than this is refused: far beyond any real bundle, and well within what the recursive steps after it (validation, canonical JSON) can take. */
+export const MAX_JSON_DEPTH = 1000;
+
+/** Refuse nesting deeper than MAX_JSON_DEPTH, walking without recursion; returns what is wrong, or undefined. */
+function checkJsonShape(root: unknown): string | undefined {
+  const stack: Array<{ value: unknown; depth: number; path: () => PathSeg[] }> = [{ value: root, depth: 0, path: () => [] }];
+  while (stack.length > 0) {
+    const { value, depth, path } = stack.pop()!;
+    if (typeof value !== 'object' || value === null) continue;
+    if (depth >= MAX_JSON_DEPTH) {
+      const text = formatJsonPath(path());
+      return `${text.length > 80 ? `${text.slice(0, 60)}...` : text}: nested deeper than ${MAX_JSON_DEPTH} levels`;
+    }
+    // Paths are built lazily: only the one at fault is ever materialised.
+    if (Array.isArray(value)) value.forEach((child, i) => stack.push({ value: child, depth: depth + 1, path: () => [...path(), i] }));
+    else for (const [k, child] of Object.entries(value)) stack.push({ value: child, depth: depth + 1, path: () => [...path(), k] });
+  }
+  return undefined;
 }
 
 function findNonFiniteNumber(v: unknown, path: PathSeg[]): PathSeg[] | undefined {
