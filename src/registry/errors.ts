@@ -53,6 +53,9 @@ export function errorForResponse(what: string, status: number, bodyText: string,
     : oneLine(bodyText);
   const suffix = summary ? ` (${summary})` : '';
   if (status === 404 && action === 'read') return new NotFoundError(`${what}: not found${suffix}`);
+  if (status === 404 && codes.includes('NAME_UNKNOWN')) {
+    return new RegistryError(`${what}: the repository does not exist${suffix}; this registry does not create repositories on push (Amazon ECR does not): create the repository first`, status, codes);
+  }
   if (status === 401) return new AuthError(`${what}: authentication required or failed${suffix}; check your credentials (docker login)`, status, codes);
   if (status === 403) return new AuthError(`${what}: access denied${suffix}`, status, codes);
   if (action === 'manifest-write' && (status === 415 || status === 404 || (status === 400 && (codes.length === 0 || codes.some((c) => MANIFEST_REJECTION_CODES.has(c)))))) {
