@@ -200,3 +200,33 @@ describe('no secret in any output, --debug included', () => {
     }
   });
 });
+
+describe('copy between two authenticated registries', () => {
+  it('reads the source with config.json credentials and writes the destination with a credential helper', async () => {
+    const helper = await makeCredentialHelper(join(work, 'copy-helper'), 'cnabcopy');
+    await helper.set(tokenRegistry.host, 'bob', PASSWORD);
+    const dir = join(work, 'copy-config');
+    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, 'config.json'), JSON.stringify({
+      auths: { [htpasswd.host]: { auth: b64(`bob:${PASSWORD}`) } },
+      credHelpers: { [tokenRegistry.host]: 'cnabcopy' },
+    }));
+    const env = { DOCKER_CONFIG: dir, PATH: pathWith(helper.binDir), ...NO_CONTAINERS_AUTH };
+    const source = `${htpasswd.host}/acme/copysrc:1`;
+    const push = await pushFixture(source, env);
+    expect(push.code, push.stderr).toBe(0);
+
+    tokens.requests.length = 0;
+    const copy = await runCli(['--debug', 'copy', source, `${tokenRegistry.host}/acme/copied:1`], { env });
+    expect(copy.code, copy.stderr).toBe(0);
+    expect(await helper.calls()).toContainEqual({ action: 'get', serverURL: tokenRegistry.host });
+    expect(tokens.requests.some((r) => r.user === 'bob' && r.granted && r.scopes.includes('repository:acme/copied:pull,push'))).toBe(true);
+    for (const s of [PASSWORD, b64(`bob:${PASSWORD}`), ...tokens.issued]) expect(copy.stderr + copy.stdout).not.toContain(s);
+
+    const pull = await runCli(['pull', `${tokenRegistry.host}/acme/copied:1`, '--bundle', join(work, 'copied.json'), '--relocation-map', join(work, 'copied-map.json')], { env });
+    expect(pull.code, pull.stderr).toBe(0);
+    expect(pull.stdout.trim()).toBe(push.stdout.trim());
+    const map = await readJson(join(work, 'copied-map.json'));
+    expect(Object.values(map).every((v) => String(v).startsWith(`${tokenRegistry.host}/acme/copied@sha256:`))).toBe(true);
+  });
+});
