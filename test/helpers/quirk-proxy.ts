@@ -20,6 +20,14 @@ export interface QuirkOptions {
   existingRepositories?: string[];
   /** Remove Docker-Content-Digest from every answer, or replace it with a wrong digest. */
   digestHeader?: 'strip' | 'corrupt';
+  /** Demand HTTP Basic credentials on the registry's own origin (upload sessions elsewhere are not checked). */
+  requireBasic?: { username: string; password: string };
+  /**
+   * Send upload sessions to another origin (a second listener, like registries that hand
+   * uploads to a storage front end): upload `Location`s point there. What reaches it is logged
+   * in `uploadLog`, with whether an Authorization header came along.
+   */
+  crossOriginUploads?: boolean;
 }
 
 export interface QuirkLogEntry {
@@ -33,6 +41,8 @@ export interface QuirkProxy {
   /** `127.0.0.1:PORT`: use as the registry host. */
   host: string;
   log: QuirkLogEntry[];
+  /** Requests that reached the upload origin (with `crossOriginUploads`). */
+  uploadLog: (QuirkLogEntry & { authorization: boolean })[];
   stop(): Promise<void>;
 }
 
@@ -55,8 +65,20 @@ export async function startQuirkProxy(upstream: string, options: QuirkOptions): 
     res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify({ errors: [{ code, message }] }));
   };
 
-  const server: Server = createServer(async (req, res) => {
+  const uploadLog: (QuirkLogEntry & { authorization: boolean })[] = [];
+  let uploadOrigin = '';
+  const handle = (uploads: boolean) => async (req: IncomingMessage, res: ServerResponse) => {
     const path = new URL(req.url ?? '/', 'http://x').pathname;
+    if (!uploads && options.requireBasic) {
+      const expected = `Basic ${Buffer.from(`${options.requireBasic.username}:${options.requireBasic.password}`).toString('base64')}`;
+      if (req.headers.authorization !== expected) {
+        req.resume();
+        log.push({ method: req.method ?? '', path, status: 401 });
+        res.writeHead(401, { 'www-authenticate': 'Basic realm="quirk-proxy"', 'content-type': 'application/json' })
+          .end(JSON.stringify({ errors: [{ code: 'UNAUTHORIZED', message: 'authentication required' }] }));
+        return;
+      }
+    }
     const repo = repositoryOf(path);
     if (repo !== undefined && options.existingRepositories && !options.existingRepositories.includes(repo)) {
       req.resume();
@@ -84,6 +106,9 @@ export async function startQuirkProxy(upstream: string, options: QuirkOptions): 
       if (doc.config?.mediaType && options.rejectConfigMediaTypes?.includes(doc.config.mediaType)) return reject(`config media type ${doc.config.mediaType}`);
     }
     const headers = { ...req.headers };
+    // registry:2 writes absolute Locations from the Host it was asked at: always the front door.
+    headers.host = front;
+    if (uploads) delete headers.authorization;
     if (body) headers['content-length'] = String(body.length);
     const up = httpRequest({ host: upHost, port: upPort, method: req.method, path: req.url, headers }, (answer) => {
       const out = { ...answer.headers };
@@ -91,7 +116,13 @@ export async function startQuirkProxy(upstream: string, options: QuirkOptions): 
       if (options.digestHeader === 'corrupt' && out['docker-content-digest']) {
         out['docker-content-digest'] = `sha256:${createHash('sha256').update(`wrong ${out['docker-content-digest']}`).digest('hex')}`;
       }
-      log.push({ method: req.method ?? '', path, status: answer.statusCode ?? 0, contentType: req.headers['content-type'] });
+      if (options.crossOriginUploads && typeof out.location === 'string' && out.location.includes('/blobs/uploads/')) {
+        const loc = new URL(out.location, `http://${front}`);
+        out.location = `${uploadOrigin}${loc.pathname}${loc.search}`;
+      }
+      const entry = { method: req.method ?? '', path, status: answer.statusCode ?? 0, contentType: req.headers['content-type'] };
+      if (uploads) uploadLog.push({ ...entry, authorization: req.headers.authorization !== undefined });
+      else log.push(entry);
       res.writeHead(answer.statusCode ?? 502, out);
       answer.pipe(res);
     });
@@ -101,20 +132,29 @@ export async function startQuirkProxy(upstream: string, options: QuirkOptions): 
     });
     if (body) up.end(body);
     else req.pipe(up);
-  });
-  server.on('connection', (s: Socket) => {
-    sockets.add(s);
-    s.on('close', () => sockets.delete(s));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  const port = typeof address === 'object' && address ? address.port : 0;
+  };
+  const server: Server = createServer(handle(false));
+  const uploadServer: Server = createServer(handle(true));
+  for (const srv of [server, uploadServer]) {
+    srv.on('connection', (s: Socket) => {
+      sockets.add(s);
+      s.on('close', () => sockets.delete(s));
+    });
+  }
+  const listen = async (srv: Server) => {
+    await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
+    const address = srv.address();
+    return `127.0.0.1:${typeof address === 'object' && address ? address.port : 0}`;
+  };
+  const front = await listen(server);
+  uploadOrigin = `http://${await listen(uploadServer)}`;
   return {
-    host: `127.0.0.1:${port}`,
+    host: front,
     log,
+    uploadLog,
     async stop() {
       for (const s of sockets) s.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await Promise.all([server, uploadServer].map((srv) => new Promise<void>((resolve) => srv.close(() => resolve()))));
     },
   };
 }

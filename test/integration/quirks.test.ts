@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -57,10 +57,10 @@ async function bundleFor(host: string, name: string, dockerOnly = false): Promis
   return path;
 }
 
-const env = { DOCKER_CONFIG: undefined as string | undefined, REGISTRY_AUTH_FILE: undefined, XDG_RUNTIME_DIR: undefined };
+/** No credentials at all (the registry behind the quirks is open), whatever the machine has. */
+const env = { DOCKER_CONFIG: join(tmpdir(), 'cnab-oci-quirks-no-docker-config'), REGISTRY_AUTH_FILE: undefined, XDG_RUNTIME_DIR: undefined };
 
 async function pushAndPull(host: string, name: string, dockerOnly = false): Promise<{ digest: string; stderr: string; json: Record<string, unknown> }> {
-  env.DOCKER_CONFIG = join(work, 'no-docker-config');
   const push = await runCli(['--json', 'push', await bundleFor(host, name, dockerOnly), '--target', `${host}/quirks/${name}:1`], { env });
   expect(push.code, push.stderr).toBe(0);
   const json = JSON.parse(push.stdout) as Record<string, unknown>;
@@ -94,7 +94,8 @@ async function checkWithSkopeo(name: string, indexType: string, configType: stri
   expect(`sha256:${createHash('sha256').update(await readFile(join(dir, 'manifest.json'))).digest('hex')}`).toBe(digest);
 }
 
-describe('registry quirks', () => {
+// Each case has its own proxy (its own registry host): they run side by side.
+describe.concurrent('registry quirks', () => {
   it('a registry refusing the CNAB config media type (400 MANIFEST_INVALID, as Quay) gets the OCI config type', async () => {
     const p = await quirky({ rejectConfigMediaTypes: [CNAB_CONFIG] });
     const res = await pushAndPull(p.host, 'quay');
@@ -131,7 +132,6 @@ describe('registry quirks', () => {
 
   it('a registry that does not create repositories on push (404 NAME_UNKNOWN, as ECR) is an error saying so', async () => {
     const p = await quirky({ existingRepositories: ['src/app', 'src/tool', 'quirks/ecr-made'] });
-    env.DOCKER_CONFIG = join(work, 'no-docker-config');
     const res = await runCli(['push', await bundleFor(p.host, 'ecr-new'), '--target', `${p.host}/quirks/ecr-new:1`], { env });
     expect(res.code).toBe(1);
     const errors = res.stderr.split('\n').filter((l) => l.startsWith('cnab-oci: error'));
@@ -155,5 +155,23 @@ describe('registry quirks', () => {
     const inspect = await runCli(['inspect', `${p.host}/quirks/baddigest:1`], { env });
     expect(inspect.code, inspect.stderr).toBe(0);
     expect(inspect.stdout).toContain(res.digest);
+  });
+
+  it('upload sessions on another origin get no credentials (the registry origin still does)', async () => {
+    const password = 'cr0ss-0rigin-pa55';
+    const p = await quirky({ crossOriginUploads: true, requireBasic: { username: 'bob', password } });
+    const dir = join(work, 'cross-origin-config');
+    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, 'config.json'), JSON.stringify({ auths: { [p.host]: { auth: Buffer.from(`bob:${password}`).toString('base64') } } }));
+    const fixtures = join(import.meta.dirname, '..', '..', 'fixtures');
+    const res = await runCli(['push', join(fixtures, 'bundle.json'), '--target', `${p.host}/quirks/cross:1`, '--images-from', `oci:${join(fixtures, 'images')}`], {
+      env: { ...env, DOCKER_CONFIG: dir },
+    });
+    expect(res.code, res.stderr).toBe(0);
+    expect(p.uploadLog.filter((e) => e.method === 'PUT').length).toBeGreaterThan(0);
+    expect(p.uploadLog.filter((e) => e.authorization)).toEqual([]);
+    // The registry's own origin did get (and need) the credentials.
+    expect(p.log.some((e) => e.status === 401)).toBe(true);
+    expect(p.log.some((e) => e.method === 'PUT' && e.status === 201)).toBe(true);
   });
 });
