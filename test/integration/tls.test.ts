@@ -55,6 +55,18 @@ describe.skipIf(!address)('registry behind TLS with a private CA', () => {
     expect(res.stdout).toContain('bundle   hello 0.1.0');
   });
 
+  it('trusts a CA in $DOCKER_CONFIG/certs.d, as the Docker CLI does', async () => {
+    const dockerDir = join(work, 'docker-with-certs');
+    const args = ['--certs-dir', join(work, 'empty'), 'inspect', `${registry.host}/acme/hello:1`];
+    const before = await runCli(args, { env: { DOCKER_CONFIG: dockerDir } });
+    expect(before.code).toBe(1);
+    await mkdir(join(dockerDir, 'certs.d', registry.host), { recursive: true });
+    await copyFile(pki.caCert, join(dockerDir, 'certs.d', registry.host, 'ca.crt'));
+    const res = await runCli(args, { env: { DOCKER_CONFIG: dockerDir } });
+    expect(res.code, res.stderr).toBe(0);
+    expect(res.stdout).toContain('bundle   hello 0.1.0');
+  });
+
   it('accepts an unverified certificate for --insecure-registry', async () => {
     const res = await runCli(['--insecure-registry', registry.host, '--certs-dir', join(work, 'empty'), 'inspect', `${registry.host}/acme/hello:1`], { env: env() });
     expect(res.code, res.stderr).toBe(0);
