@@ -28,6 +28,11 @@ export interface QuirkOptions {
    * in `uploadLog`, with whether an Authorization header came along.
    */
   crossOriginUploads?: boolean;
+  /**
+   * Cross-repository mounts not supported: 202 opens an ordinary upload session instead (what
+   * the spec allows), 404 refuses the request outright.
+   */
+  mountAnswer?: 202 | 404;
 }
 
 export interface QuirkLogEntry {
@@ -85,6 +90,13 @@ export async function startQuirkProxy(upstream: string, options: QuirkOptions): 
       refuse(req, res, 404, 'NAME_UNKNOWN', `The repository with name '${repo}' does not exist in the registry`);
       return;
     }
+    const query = new URL(req.url ?? '/', 'http://x').searchParams;
+    if (req.method === 'POST' && query.has('mount') && options.mountAnswer === 404) {
+      req.resume();
+      refuse(req, res, 404, 'BLOB_UNKNOWN', 'blob unknown to registry');
+      return;
+    }
+    if (req.method === 'POST' && query.has('mount') && options.mountAnswer === 202) req.url = path;
     let body: Buffer | undefined;
     if (req.method === 'PUT' && /\/manifests\//.test(path)) {
       const chunks: Buffer[] = [];

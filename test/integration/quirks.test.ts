@@ -174,4 +174,15 @@ describe.concurrent('registry quirks', () => {
     expect(p.log.some((e) => e.status === 401)).toBe(true);
     expect(p.log.some((e) => e.method === 'PUT' && e.status === 201)).toBe(true);
   });
+
+  for (const answer of [202, 404] as const) {
+    it(`a registry answering a cross-repository mount with ${answer} gets the blobs uploaded`, async () => {
+      const p = await quirky({ mountAnswer: answer });
+      const res = await pushAndPull(p.host, `nomount${answer}`);
+      const stats = res.json.stats as { mounts: number; objectsCopied: number };
+      expect(stats.mounts).toBe(0);
+      expect(stats.objectsCopied).toBeGreaterThan(0);
+      expect(p.log.some((e) => e.method === 'POST' && e.path.endsWith('/blobs/uploads/') && e.status === answer)).toBe(true);
+    });
+  }
 });
