@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
+import { once } from 'node:events';
 import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, sep } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
@@ -113,7 +114,12 @@ export async function writeTarFile(dir: string, file: string, options: PackOptio
   const tmp = join(dirname(file), `.${basename(file)}.tmp-${randomBytes(6).toString('hex')}`);
   try {
     const out = createWriteStream(tmp, { flags: 'wx', mode: 0o644, flush: true });
-    await packDirectory(dir, out, options);
+    // Opened before anything streams, so a missing directory is an error here, not an unhandled event.
+    await once(out, 'open');
+    await packDirectory(dir, out, options).catch((err: unknown) => {
+      out.destroy();
+      throw err;
+    });
     await rename(tmp, file);
   } catch (err) {
     await rm(tmp, { force: true });

@@ -1,9 +1,10 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { OciLayout } from '../content/layout.js';
 import { parseLocation } from '../content/location.js';
 import { extractArchive, writeTarFile } from '../content/tar.js';
+import { InputError } from '../oci/errors.js';
 import { Reference } from '../oci/reference.js';
 import type { RegistryClient } from '../registry/client.js';
 import { openLocation, type OpenedLocation } from './locations.js';
@@ -40,6 +41,9 @@ export async function openTransferLocation(input: string, client: RegistryClient
   if (loc.kind !== 'archive') {
     const location = untag(await openLocation(input, client, { create: options.create }));
     return { location, finish: async () => {}, dispose: async () => {} };
+  }
+  if (options.create && !(await stat(dirname(loc.file)).catch(() => undefined))?.isDirectory()) {
+    throw new InputError(`${input}: directory ${dirname(loc.file)} does not exist`);
   }
   const work = await mkdtemp(join(tmpdir(), 'cnab-oci-oci-archive-'));
   const dispose = () => rm(work, { recursive: true, force: true });
