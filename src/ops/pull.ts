@@ -2,7 +2,7 @@ import type { ReadOnlyTarget } from '../content/target.js';
 import { fetchBytes } from '../content/read.js';
 import type { Descriptor, Index, Manifest } from '../oci/schemas.js';
 import { isIndex } from '../oci/mediatypes.js';
-import { InvalidContentError } from '../oci/errors.js';
+import { CnabOciError, InvalidContentError } from '../oci/errors.js';
 import { parseManifestLike } from '../transfer/graph.js';
 import { findConfigDescriptor, parseBundle, relocationMapFromIndex, type Bundle } from '../cnab/index.js';
 import type { Reference } from '../oci/reference.js';
@@ -32,10 +32,21 @@ export async function pullBundle(source: ReadOnlyTarget, reference: string, repo
     throw new InvalidContentError(`${what}: is a ${index.mediaType}, not a CNAB bundle index`);
   }
   const indexDocument = parseManifestLike(await fetchBytes(source, index), index, what) as Index;
-  const configManifest = findConfigDescriptor(indexDocument);
+  const configManifest = remote(what, () => findConfigDescriptor(indexDocument));
   const manifest = parseManifestLike(await fetchBytes(source, configManifest), configManifest, `${what} config manifest`) as Manifest;
   const bundleBytes = await fetchBytes(source, manifest.config);
-  const { bundle, unknownFields } = parseBundle(bundleBytes, `${what} bundle config ${manifest.config.digest}`);
-  const relocationMap = relocationMapFromIndex(bundle, indexDocument, repository);
+  // A bad bundle in a registry is bad remote content (exit 1), not bad input from the user.
+  const { bundle, unknownFields } = remote('', () => parseBundle(bundleBytes, `${what} bundle config ${manifest.config.digest}`));
+  const relocationMap = remote(what, () => relocationMapFromIndex(bundle, indexDocument, repository));
   return { index, indexDocument, configManifest, config: manifest.config, bundleBytes, bundle, unknownFields, relocationMap };
+}
+
+/** Run `f`, turning its input and content errors into InvalidContentError prefixed with `what`. */
+function remote<T>(what: string, f: () => T): T {
+  try {
+    return f();
+  } catch (err) {
+    if (!(err instanceof CnabOciError)) throw err;
+    throw new InvalidContentError(what ? `${what}: ${err.message}` : err.message, { cause: err });
+  }
 }

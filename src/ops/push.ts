@@ -1,7 +1,9 @@
 import type { Target } from '../content/target.js';
 import type { Descriptor } from '../oci/schemas.js';
+import { MAX_MANIFEST_SIZE } from '../content/read.js';
 import { InputError } from '../oci/errors.js';
-import { convertBundle, type Bundle, type ConfigMediaTypeChoice, type ConvertedBundle, type IndexMediaTypeChoice } from '../cnab/index.js';
+import { parseReference } from '../oci/reference.js';
+import { bundleImages, canonicalBundleBytes, convertBundle, type Bundle, type ConfigMediaTypeChoice, type ConvertedBundle, type IndexMediaTypeChoice } from '../cnab/index.js';
 import { ManifestRejectedError } from '../registry/errors.js';
 import { fixupBundle, type FieldChange } from '../transfer/fixup.js';
 import type { CopyEvent, CopyStats } from '../transfer/copy.js';
@@ -43,6 +45,20 @@ const CONFIG_FALLBACKS: ConfigMediaTypeChoice[] = ['cnab', 'oci', 'docker'];
 export async function pushBundle(bundle: Bundle, options: PushOptions): Promise<PushResult> {
   const dst = options.destination;
   if (!dst.tag) throw new InputError(`${dst.display}: push needs a tag, not a digest`);
+  // pull refuses configs over the manifest limit, so push refuses to publish one (the fixup
+  // adds only a few short fields).
+  const configSize = canonicalBundleBytes(bundle).length;
+  if (configSize > MAX_MANIFEST_SIZE) {
+    throw new InputError(`bundle ${JSON.stringify(bundle.name)}: its canonical form is ${configSize} bytes, over the ${MAX_MANIFEST_SIZE}-byte limit for a bundle config`);
+  }
+  // Every image reference is checked before the first request, so a typo fails fast and alone.
+  for (const { image } of bundleImages(bundle)) {
+    try {
+      parseReference(image);
+    } catch (err) {
+      throw new InputError(`image ${JSON.stringify(image)}: ${(err as Error).message}`);
+    }
+  }
   const session = new CopySession(options.concurrency);
   const fixed = await fixupBundle(bundle, {
     resolver: options.resolver,
