@@ -89,8 +89,9 @@ async function skopeoBundleScript(srcRepo, dstRepo, digests, tag) {
 }
 
 const statsOf = (res) => {
-  const doc = JSON.parse(res.stdout.trim().split('\n').at(-1));
-  return doc.stats ?? doc.result?.stats ?? {};
+  const text = res.stdout.trim();
+  const doc = JSON.parse(text.startsWith('{') ? text : text.split('\n').at(-1));
+  return doc.stats ?? {};
 };
 
 const fmtS = (ms) => `${(ms / 1000).toFixed(2)} s`;

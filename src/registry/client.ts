@@ -7,13 +7,19 @@ import { Transport, type TransportOptions } from './transport.js';
 export interface RegistryClientOptions extends TransportOptions {
   /** Where credentials come from; anonymous when absent. */
   credentials?: CredentialStore;
-  /** Blobs larger than this (bytes) are uploaded in chunks that can resume; default 8 MiB. */
+  /** Blobs larger than this (bytes) are uploaded in chunks that can resume; smaller ones in one streamed PUT; default 512 MiB. */
   chunkThreshold?: number;
   /** Size of one upload chunk (PATCH), held in memory while it is sent; default 4 MiB. */
   chunkSize?: number;
 }
 
-export const DEFAULT_CHUNK_THRESHOLD = 8 * 1024 * 1024;
+/**
+ * Measured with bench/ (registry:2, loopback): one streamed PUT ingests ~1.5x faster than the
+ * same bytes in 4 MiB PATCHes (256 MB: 95-148 vs 66-84 MB/s) and holds no chunk in memory; a
+ * 512 MB layer copied at 73 vs 44 MB/s. Chunks pay off only where re-sending a whole blob after
+ * a failure costs more than that: very large blobs.
+ */
+export const DEFAULT_CHUNK_THRESHOLD = 512 * 1024 * 1024;
 export const DEFAULT_CHUNK_SIZE = 4 * 1024 * 1024;
 
 /**

@@ -262,8 +262,9 @@ export class Repository implements Target, Mountable {
 
   /**
    * Upload a blob. Blobs up to min(chunkThreshold, 4 MiB) are held in memory (verified first)
-   * and sent monolithically, so a failed upload starts again from POST; larger ones are streamed
-   * in chunks that resume where the registry says it is. Before giving up, the registry is
+   * and sent monolithically, so a failed upload starts again from POST; larger ones up to
+   * chunkThreshold are streamed in one PUT, larger still in chunks that resume where the
+   * registry says it is. Before giving up, the registry is
    * asked whether it has the blob after all (a commit whose answer was lost).
    */
   private async uploadBlob(desc: Descriptor, content: Readable | Uint8Array): Promise<void> {
@@ -282,6 +283,7 @@ export class Repository implements Target, Mountable {
     for (let attempt = 1; ; attempt++) {
       try {
         if (data && data.length <= this.client.chunkThreshold) await this.uploadMonolithic(desc, data, what);
+        else if (!data && desc.size <= this.client.chunkThreshold) await this.uploadStreamed(desc, content as Readable, what);
         else await this.uploadChunked(desc, data ? Readable.from([Buffer.from(data)]) : (content as Readable), what);
         return;
       } catch (err) {
@@ -320,6 +322,41 @@ export class Repository implements Target, Mountable {
       headers: { 'content-type': 'application/octet-stream', 'content-length': String(desc.size) },
       body: data,
     });
+    if (res.statusCode !== 201) {
+      const text = await res.body.text().catch(() => '');
+      throw errorForResponse(`${what} (upload)`, res.statusCode, text, 'write');
+    }
+    await res.body.dump();
+  }
+
+  /**
+   * POST then one PUT streaming the body through a verifier: nothing held in memory, and the
+   * source is read while the registry writes. Not replayable: a failure goes to the caller,
+   * which can read its source again (copyGraph does). See DEFAULT_CHUNK_THRESHOLD for why.
+   */
+  private async uploadStreamed(desc: Descriptor, content: Readable, what: string): Promise<void> {
+    const url = await this.startUpload(what);
+    url.searchParams.set('digest', desc.digest);
+    const verified = verifyingStream(desc, what);
+    let sourceError: unknown;
+    pipeline(content, verified, (err) => {
+      if (err) sourceError = err;
+    });
+    let res: Response;
+    try {
+      res = await this.call(url.toString(), {
+        method: 'PUT',
+        access: 'push',
+        headers: { 'content-type': 'application/octet-stream', 'content-length': String(desc.size) },
+        body: verified,
+      });
+    } catch (err) {
+      throw sourceError ?? err;
+    }
+    if (sourceError) {
+      await res.body.dump();
+      throw sourceError;
+    }
     if (res.statusCode !== 201) {
       const text = await res.body.text().catch(() => '');
       throw errorForResponse(`${what} (upload)`, res.statusCode, text, 'write');

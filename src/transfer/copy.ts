@@ -1,9 +1,11 @@
 import { Transform } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { ReadOnlyTarget, Target } from '../content/target.js';
 import { isMountable } from '../content/target.js';
 import { fetchBytes } from '../content/read.js';
 import type { Descriptor } from '../oci/schemas.js';
 import { isManifestLike } from '../oci/mediatypes.js';
+import { DigestMismatchError, isTransientError } from '../oci/errors.js';
 import { Limiter } from './limiter.js';
 import { successors } from './graph.js';
 
@@ -38,14 +40,40 @@ export interface CopyStats {
 
 export const DEFAULT_CONCURRENCY = 8;
 
+/**
+ * Small requests (existence checks, manifests, mounts) allowed at once, per blob transfer
+ * allowed at once. They carry no bulk data and wait on round trips, so they get their own
+ * wider pool and never queue behind a long upload (with one shared pool of 8, twenty small
+ * images spent most of their time waiting for slots; see bench/ and the README).
+ */
+export const REQUESTS_PER_TRANSFER = 4;
+
+/**
+ * Tries of one streamed blob transfer. A destination cannot replay a stream it was given, so a
+ * transfer that failed for a reason that may pass (connection, 5xx) starts again here from a
+ * fresh read of the source.
+ */
+export const DEFAULT_TRANSFER_ATTEMPTS = 3;
+
+/** Progress events for one object at most every this many bytes (and at its end). */
+const PROGRESS_STEP = 256 * 1024;
+
 /** State shared by the copies of one operation into one destination. */
 export class CopySession {
   readonly stats: CopyStats = { bytesCopied: 0, bytesSkipped: 0, objectsCopied: 0, objectsSkipped: 0, mounts: 0 };
+  /** Blob transfers (bytes travelling) at once: the commands' --concurrency. */
   readonly limiter: Limiter;
+  /** Small requests at once: HEAD, manifest GET/PUT, mount. */
+  readonly requests: Limiter;
   /** One promise per digest: each object is copied once, whoever asks first. */
   readonly inflight = new Map<string, Promise<void>>();
-  constructor(concurrency = DEFAULT_CONCURRENCY) {
+  constructor(
+    concurrency = DEFAULT_CONCURRENCY,
+    /** Tries of one streamed blob transfer (1: never start one again). */
+    readonly attempts = DEFAULT_TRANSFER_ATTEMPTS,
+  ) {
     this.limiter = new Limiter(concurrency);
+    this.requests = new Limiter(concurrency * REQUESTS_PER_TRANSFER);
   }
 }
 
@@ -77,45 +105,96 @@ export async function copyGraph(src: ReadOnlyTarget, dst: Target, root: Descript
   };
 
   const copyOne = async (desc: Descriptor): Promise<void> => {
-    if (await session.limiter.run(() => dst.exists(desc))) {
+    if (await session.requests.run(() => dst.exists(desc))) {
       skip(desc);
       return;
     }
     if (isManifestLike(desc.mediaType)) {
-      const bytes = await session.limiter.run(() => fetchBytes(src, desc));
+      // No slot is held while the children copy: a parent never waits on a slot its own
+      // descendants need (no deadlock, whatever the depth and the pool size).
+      const bytes = await session.requests.run(() => fetchBytes(src, desc));
       await Promise.all(successors(desc, bytes, `${src.location}@${desc.digest}`).map(copyNode));
-      await session.limiter.run(async () => {
+      await session.requests.run(async () => {
         emit({ type: 'start', descriptor: desc });
         await dst.push(desc, bytes);
       });
-      session.stats.objectsCopied++;
-      session.stats.bytesCopied += desc.size;
-      emit({ type: 'done', descriptor: desc });
+      copied(desc);
+      return;
+    }
+    if (isMountable(dst) && (await session.requests.run(() => dst.mountFrom(desc, src)))) {
+      session.stats.mounts++;
+      session.stats.bytesSkipped += desc.size;
+      emit({ type: 'mount', descriptor: desc });
       return;
     }
     await session.limiter.run(async () => {
-      if (isMountable(dst) && (await dst.mountFrom(desc, src))) {
-        session.stats.mounts++;
-        session.stats.bytesSkipped += desc.size;
-        emit({ type: 'mount', descriptor: desc });
-        return;
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await transfer(desc);
+          return;
+        } catch (err) {
+          if (attempt >= session.attempts || err instanceof DigestMismatchError || !isTransientError(err)) throw err;
+          await sleep(250 * 2 ** (attempt - 1));
+        }
       }
-      emit({ type: 'start', descriptor: desc });
-      const stream = await src.fetch(desc);
-      let done = 0;
-      const counter = new Transform({
-        transform(chunk: Buffer, _enc, cb) {
-          done += chunk.length;
-          emit({ type: 'progress', descriptor: desc, bytes: done });
-          cb(null, chunk);
-        },
-      });
-      stream.on('error', (err) => counter.destroy(err));
-      await dst.push(desc, stream.pipe(counter));
-      session.stats.objectsCopied++;
-      session.stats.bytesCopied += desc.size;
-      emit({ type: 'done', descriptor: desc });
     });
+    copied(desc);
+  };
+
+  const copied = (desc: Descriptor) => {
+    session.stats.objectsCopied++;
+    session.stats.bytesCopied += desc.size;
+    emit({ type: 'done', descriptor: desc });
+  };
+
+  /**
+   * Stream one blob. The source's GET and the destination's upload (POST, then the PUT that
+   * reads the body) start together rather than one after the other: one round trip less per
+   * blob. The source stream verifies the digest; its error, not the upload's, is reported.
+   */
+  const transfer = async (desc: Descriptor): Promise<void> => {
+    emit({ type: 'start', descriptor: desc });
+    let done = 0;
+    let reported = 0;
+    let sourceError: unknown;
+    const body = new Transform({
+      transform(chunk: Buffer, _enc, cb) {
+        done += chunk.length;
+        if (done - reported >= PROGRESS_STEP || done === desc.size) {
+          reported = done;
+          emit({ type: 'progress', descriptor: desc, bytes: done });
+        }
+        cb(null, chunk);
+      },
+    });
+    const fetched = src.fetch(desc).then(
+      (stream) => {
+        if (body.destroyed) {
+          stream.destroy();
+          return;
+        }
+        stream.on('error', (err) => {
+          sourceError ??= err;
+          body.destroy(err);
+        });
+        // The upload gave up (or failed): stop reading the source too.
+        body.on('close', () => {
+          if (!stream.readableEnded) stream.destroy();
+        });
+        stream.pipe(body);
+      },
+      (err: unknown) => {
+        sourceError = err;
+        body.destroy(err as Error);
+      },
+    );
+    try {
+      await dst.push(desc, body);
+    } catch (err) {
+      body.destroy(); // and with it the source stream, now or when it arrives
+      throw sourceError ?? err;
+    }
+    await fetched;
   };
 
   const before = { ...session.stats };
