@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -377,6 +377,41 @@ describe('tampered content through the CLI', () => {
       await dst.close();
     });
   }
+
+  it('a failed push into an existing OCI layout leaves it exactly as it was', async () => {
+    proxy.setPlan({});
+    const layout = join(work, 'layout');
+    const first = await runCli(['push', bundlePath, '--target', `oci:${layout}:1`], { env: env() });
+    expect(first.code, first.stderr).toBe(0);
+    const snapshot = async () => {
+      const files: Record<string, string> = {};
+      const walk = async (dir: string): Promise<void> => {
+        for (const e of await readdir(dir, { withFileTypes: true })) {
+          const p = join(dir, e.name);
+          if (e.isDirectory()) await walk(p);
+          else files[p.slice(layout.length)] = digestOf(await readFile(p));
+        }
+      };
+      await walk(layout);
+      return files;
+    };
+    const before = await snapshot();
+    expect(Object.keys(before)).toContain('/index.json');
+    // Same bundle under a new tag, but every layer read from the source is damaged.
+    proxy.setPlan({ rules: [{ match: (r) => r.method === 'GET' && r.url.includes('/blobs/sha256:'), kind: 'flip', phase: 'response' }] });
+    await writeFile(join(work, 'bundle2.json'), (await readFile(bundlePath, 'utf8')).replace('"1.0.0"', '"2.0.0"'));
+    // A new image too, so that some blob is really needed from the source.
+    const client = new RegistryClient();
+    const repo = client.repository(parseReference(`${a.host}/src/app2`));
+    const other = await pushLayers(repo, [randomBytes(3000)]);
+    await repo.tag(other, '1');
+    await client.close();
+    await writeFile(join(work, 'bundle2.json'), JSON.stringify({ ...JSON.parse(await readFile(join(work, 'bundle2.json'), 'utf8')), images: { extra: { imageType: 'oci', image: `${proxy.host}/src/app2:1` } } }));
+    const failed = await runCli(['--retries', '1', 'push', join(work, 'bundle2.json'), '--target', `oci:${layout}:2`], { env: env() });
+    expect(failed.code, failed.stderr).toBe(1);
+    expect(oneLineError(failed.stderr)).toMatch(/digest mismatch/);
+    expect(await snapshot()).toEqual(before); // no new tag, no partial or temporary file
+  });
 
   it('pull refuses a tampered index or bundle config and writes no file', async () => {
     proxy.setPlan({});
