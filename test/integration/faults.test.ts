@@ -345,7 +345,8 @@ describe('tampered content through the CLI', () => {
     work = await mkdtemp(join(tmpdir(), 'cnab-oci-faults-'));
     const client = new RegistryClient();
     const repo = client.repository(parseReference(`${a.host}/src/app`));
-    image = await pushLayers(repo, [randomBytes(2048), randomBytes(100_000)]);
+    // A small layer (read whole) and one over 4 MiB (streamed straight into the destination).
+    image = await pushLayers(repo, [randomBytes(2048), randomBytes(5 * 1024 * 1024)]);
     await repo.tag(image, '1');
     await client.close();
     bundlePath = join(work, 'bundle.json');
@@ -374,6 +375,9 @@ describe('tampered content through the CLI', () => {
       const repo = dst.repository(parseReference(`${b.host}/acme/tamper`));
       await expect(repo.resolve('1')).rejects.toThrow(/not found/);
       expect(await repo.exists(image)).toBe(false);
+      // Not one damaged blob was committed: the streamed upload of the big layer was cut short.
+      const manifest = JSON.parse(Buffer.from(await readAll(await dst.repository(parseReference(`${a.host}/src/app`)).fetch(image))).toString());
+      for (const layer of manifest.layers as Descriptor[]) expect(await repo.exists(layer), layer.digest).toBe(false);
       await dst.close();
     });
   }
