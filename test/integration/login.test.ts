@@ -153,10 +153,17 @@ describe('login and logout with a credential helper', () => {
 
 describe('no secret in any output, --debug included', () => {
   it('push, pull, login and their failures print no password, base64 auth, identity token or issued token', async () => {
-    const src = new RegistryClient({ credentials: staticCredentials({ [tokenRegistry.host]: { username: 'bob', password: PASSWORD } }) });
-    const app = src.repository(parseReference(`${tokenRegistry.host}/src/app`));
-    await app.tag(await pushImage(app), '1.0');
+    // A small bundle whose image is already in each registry (mounted, not copied): the test is about output.
+    const src = new RegistryClient({ credentials: staticCredentials({ [tokenRegistry.host]: { username: 'bob', password: PASSWORD }, [htpasswd.host]: { username: 'bob', password: PASSWORD } }) });
+    const bundles: Record<string, string> = {};
+    for (const host of [tokenRegistry.host, htpasswd.host]) {
+      const app = src.repository(parseReference(`${host}/src/app`));
+      await app.tag(await pushImage(app), '1.0');
+      bundles[host] = join(work, `secrets-${host}.bundle.json`);
+      await writeFile(bundles[host], JSON.stringify({ schemaVersion: 'v1.2.0', name: 'secrets', version: '1.0.0', invocationImages: [{ imageType: 'oci', image: `${host}/src/app:1.0` }] }));
+    }
     await src.close();
+    const pushSmall = (host: string, target: string, env: Record<string, string | undefined>) => runCli(['--debug', 'push', bundles[host]!, '--target', target], { env });
 
     const basicEnv = async (name: string, auths: Record<string, unknown>) => {
       const dir = join(work, 'secrets', name);
@@ -169,19 +176,20 @@ describe('no secret in any output, --debug included', () => {
     const runs: [string, CliResult, number][] = [];
     const run = async (label: string, expected: number, p: Promise<CliResult>) => runs.push([label, await p, expected]);
 
-    for (const host of [tokenRegistry.host, htpasswd.host]) {
+    // The two registries side by side; each one's commands in order (push before pull).
+    await Promise.all([tokenRegistry.host, htpasswd.host].map(async (host) => {
       const ok = await basicEnv(`ok-${host}`, good(host));
       const bad = await basicEnv(`bad-${host}`, { [host]: { auth: b64(`bob:${wrongPw}`) } });
       const target = `${host}/acme/secrets:1`;
-      await run(`push ${host}`, 0, pushFixture(target, ok, '--debug'));
-      await run(`pull ${host}`, 0, runCli(['--debug', 'pull', target, '--bundle', join(work, 'sp.json'), '--relocation-map', join(work, 'sm.json')], { env: ok }));
+      await run(`push ${host}`, 0, pushSmall(host, target, ok));
+      await run(`pull ${host}`, 0, runCli(['--debug', 'pull', target, '--bundle', join(work, `sp-${host}.json`), '--relocation-map', join(work, `sm-${host}.json`)], { env: ok }));
       await run(`login ${host}`, 0, login(host, PASSWORD, await basicEnv(`login-${host}`, {}), '--debug'));
       await run(`login wrong ${host}`, 1, login(host, wrongPw, await basicEnv(`login-bad-${host}`, {}), '--debug'));
-      await run(`push wrong ${host}`, 1, pushFixture(target, bad, '--debug'));
-      await run(`pull wrong ${host}`, 1, runCli(['--debug', 'pull', target, '--bundle', join(work, 'sx.json')], { env: bad }));
-    }
+      await run(`push wrong ${host}`, 1, pushSmall(host, target, bad));
+      await run(`pull wrong ${host}`, 1, runCli(['--debug', 'pull', target, '--bundle', join(work, `sx-${host}.json`)], { env: bad }));
+    }));
     const carol = await basicEnv('carol', { [tokenRegistry.host]: { identitytoken: ID_TOKEN } });
-    await run('push identity token', 0, pushFixture(`${tokenRegistry.host}/carol/secrets:1`, carol, '--debug'));
+    await run('push identity token', 0, pushSmall(tokenRegistry.host, `${tokenRegistry.host}/carol/secrets:1`, carol));
     const bob = await basicEnv('bob-denied', good(tokenRegistry.host));
     await run('denied scope', 1, runCli(['--debug', 'inspect', `${tokenRegistry.host}/secret/app:1`], { env: bob }));
     await run('password on the command line', 0, runCli(['--debug', 'login', htpasswd.host, '-u', 'bob', '-p', PASSWORD], { env: await basicEnv('argv', {}) }));
