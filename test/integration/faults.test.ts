@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -314,6 +314,23 @@ describe('concurrent pushes and redirects', () => {
       expect(origin.requests.every((r) => r.authorization === undefined)).toBe(true);
       expect(lines.join('\n')).not.toContain('redirect-pw');
       expect(lines.join('\n')).not.toContain(basic.slice(6));
+
+      // The CLI with Docker's config.json and --debug: the bundle pulls through the redirect,
+      // and neither the password nor the encoded credential shows anywhere.
+      const { bundle } = parseBundle(JSON.stringify({ schemaVersion: 'v1.2.0', name: 'redirected', version: '1.0.0', invocationImages: [{ imageType: 'oci', image: `${front.host}/app/img@${image.digest}` }] }), 'r.json');
+      const destination = await openLocation(`${front.host}/app/img:bundle`, client, { create: true });
+      await pushBundle(bundle, { destination, resolver: createImageResolver(client, []) });
+      const home = await mkdtemp(join(tmpdir(), 'cnab-oci-redirect-'));
+      await mkdir(join(home, 'docker'));
+      await writeFile(join(home, 'docker', 'config.json'), JSON.stringify({ auths: { [front.host]: { auth: basic.slice(6) } } }));
+      const seen = origin.requests.length;
+      const res = await runCli(['--debug', 'pull', `${front.host}/app/img:bundle`, '--bundle', join(home, 'b.json'), '--relocation-map', join(home, 'm.json')], { env: { DOCKER_CONFIG: join(home, 'docker') } });
+      expect(res.code, res.stderr).toBe(0);
+      expect(res.stderr).toMatch(/redirect to http:\/\/127\.0\.0\.1:\d+\/v2\/app\/img\/blobs\/sha256:/);
+      expect(origin.requests.length).toBeGreaterThan(seen);
+      expect(origin.requests.every((r) => r.authorization === undefined)).toBe(true);
+      for (const secret of ['redirect-pw', basic.slice(6)]) expect(res.stdout + res.stderr).not.toContain(secret);
+      await rm(home, { recursive: true, force: true });
       await client.close();
     } finally {
       await front.stop();
