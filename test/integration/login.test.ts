@@ -134,6 +134,9 @@ describe('login and logout with a credential helper', () => {
     expect((await readJson(join(dir, 'config.json'))).auths).toEqual({});
     const again = await pushFixture(`${htpasswd.host}/acme/helper:2`, env);
     expect(again.code).toBe(1);
+    // The helper's "credentials not found" means anonymous, not a helper failure.
+    expect(again.stderr).toMatch(/authentication required/);
+    expect(again.stderr).not.toMatch(/credential helper/);
   });
 
   it('credHelpers[host] is used for that host only', async () => {

@@ -175,3 +175,43 @@ describe('saving and erasing credentials as docker login/logout do', () => {
     expect(await readFile(path, 'utf8')).toBe('{ broken');
   });
 });
+
+describe('config.json entries and helper answers', () => {
+  it('reads auth, username/password, identitytoken and registrytoken entries', async () => {
+    const path = await configFile({
+      auths: {
+        'a.example': { auth: b64('user:pa:ss') },
+        'b.example': { username: 'u', password: 'p' },
+        'c.example': { auth: b64('00000000-0000-0000-0000-000000000000:'), identitytoken: 'refresh' },
+        'd.example': { registrytoken: 'bearer-value' },
+        'e.example': {},
+      },
+    });
+    const store = dockerCredentialStore({ configPath: path });
+    expect(await store.get('a.example')).toEqual({ username: 'user', password: 'pa:ss' });
+    expect(await store.get('b.example')).toEqual({ username: 'u', password: 'p' });
+    expect(await store.get('c.example')).toEqual({ username: '00000000-0000-0000-0000-000000000000', password: '', identityToken: 'refresh' });
+    expect(await store.get('d.example')).toEqual({ registryToken: 'bearer-value' });
+    expect(await store.get('e.example')).toBeUndefined();
+  });
+
+  it('a helper answering Username "<token>" gives an identity token; "not found" falls back to the auths entry', async () => {
+    const path = await configFile({ credsStore: 'fake', auths: { 'plain.example': { auth: b64('from:config') } } });
+    const helper = fakeHelper();
+    helper.stored.set('tok.example', { Username: '<token>', Secret: 'refresh-token' });
+    const store = dockerCredentialStore({ configPath: path, runHelper: helper.run });
+    expect(await store.get('tok.example')).toEqual({ identityToken: 'refresh-token' });
+    expect(await store.get('plain.example')).toEqual({ username: 'from', password: 'config' });
+    expect(await store.get('none.example')).toBeUndefined();
+  });
+
+  it('a broken auth value or helper answer is an error naming the file or helper, without the value', async () => {
+    const path = await configFile({ auths: { 'x.example': { auth: b64('no-colon-secret') } } });
+    const err = (await dockerCredentialStore({ configPath: path }).get('x.example').catch((e: unknown) => e)) as Error;
+    expect(err.message).toContain(path);
+    expect(err.message).not.toContain('no-colon-secret');
+    const helperPath = await configFile({ credsStore: 'fake' });
+    const bad: HelperRunner = async () => 'not json at all';
+    await expect(dockerCredentialStore({ configPath: helperPath, runHelper: bad }).get('y.example')).rejects.toThrow(/docker-credential-fake returned something that is not a credential/);
+  });
+});
