@@ -30,13 +30,17 @@ export function createProgress(stream: NodeJS.WritableStream & { isTTY?: boolean
 }
 
 class PlainProgress implements Progress {
+  /** digest -> the image that first reached it, for events that come without one. */
+  private readonly owner = new Map<string, string>();
+
   constructor(private readonly stream: NodeJS.WritableStream) {}
 
   onEvent(event: TransferEvent, image: string | undefined): void {
+    const d = event.descriptor;
+    if (image !== undefined && !this.owner.has(d.digest)) this.owner.set(d.digest, image);
     const verb = event.type === 'skip' ? 'exists ' : event.type === 'mount' ? 'mounted' : event.type === 'done' ? 'copied ' : undefined;
     if (!verb) return;
-    const d = event.descriptor;
-    this.stream.write(`  ${verb} ${d.digest.slice(0, 19)}  ${formatBytes(d.size).padStart(9)}  ${image ?? BUNDLE_LABEL}\n`);
+    this.stream.write(`  ${verb} ${d.digest.slice(0, 19)}  ${formatBytes(d.size).padStart(9)}  ${this.owner.get(d.digest) ?? BUNDLE_LABEL}\n`);
   }
 
   finish(): void {}

@@ -126,7 +126,7 @@ export async function importBundle(file: string, destination: OpenedLocation, op
     });
     const result = await pushBundle(bundle, {
       destination,
-      resolver,
+      resolver: options.onEvent ? reportingResolver(resolver, options.onEvent) : resolver,
       concurrency: options.concurrency,
       onEvent: options.onEvent ? (e) => options.onEvent!(e, undefined) : undefined,
       onFallback: options.onFallback,
@@ -135,6 +135,18 @@ export async function importBundle(file: string, destination: OpenedLocation, op
   } finally {
     await rm(work, { recursive: true, force: true });
   }
+}
+
+/** Each image's objects reported as `found` for that image, so progress can show it per image. */
+function reportingResolver(resolver: ImageResolver, onEvent: NonNullable<ArchiveOptions['onEvent']>): ImageResolver {
+  return {
+    async resolve(image: string) {
+      const { source, descriptor } = await resolver.resolve(image);
+      const found = (d: Descriptor) => onEvent({ type: 'found', descriptor: d }, image);
+      found(descriptor);
+      return { source: discovering(source, found), descriptor };
+    },
+  };
 }
 
 /** A thick bundle that is not what it should be (unsafe, incomplete, a blob that does not match its digest). */
