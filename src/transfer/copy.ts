@@ -55,15 +55,21 @@ export const REQUESTS_PER_TRANSFER = 4;
  */
 export const DEFAULT_TRANSFER_ATTEMPTS = 3;
 
+/**
+ * Blobs up to this size are latency-bound like the small requests and share their pool rather
+ * than the transfer pool (bench/, 20 small images: 3.4 s against 3.9 s on a loaded machine).
+ */
+const SMALL_BLOB = 1024 * 1024;
+
 /** Progress events for one object at most every this many bytes (and at its end). */
 const PROGRESS_STEP = 256 * 1024;
 
 /** State shared by the copies of one operation into one destination. */
 export class CopySession {
   readonly stats: CopyStats = { bytesCopied: 0, bytesSkipped: 0, objectsCopied: 0, objectsSkipped: 0, mounts: 0 };
-  /** Blob transfers (bytes travelling) at once: the commands' --concurrency. */
+  /** Transfers of blobs over 1 MiB (bytes travelling) at once: the commands' --concurrency. */
   readonly limiter: Limiter;
-  /** Small requests at once: HEAD, manifest GET/PUT, mount. */
+  /** Small requests at once: HEAD, manifest GET/PUT, mount, blobs up to 1 MiB. */
   readonly requests: Limiter;
   /** One promise per digest: each object is copied once, whoever asks first. */
   readonly inflight = new Map<string, Promise<void>>();
@@ -127,7 +133,7 @@ export async function copyGraph(src: ReadOnlyTarget, dst: Target, root: Descript
       emit({ type: 'mount', descriptor: desc });
       return;
     }
-    await session.limiter.run(async () => {
+    await (desc.size <= SMALL_BLOB ? session.requests : session.limiter).run(async () => {
       for (let attempt = 1; ; attempt++) {
         try {
           await transfer(desc);
