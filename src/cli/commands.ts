@@ -13,6 +13,7 @@ import { pullBundle } from '../ops/pull.js';
 import { pushBundle } from '../ops/push.js';
 import { readInputFile, writeFileAtomic } from '../util/files.js';
 import { Output } from './output.js';
+import { redactSecrets } from './redact.js';
 
 interface GlobalOptions {
   insecureRegistry: string[];
@@ -36,7 +37,7 @@ export async function context(cmd: Command, credentials: CredentialStore = defau
     certsDir: g.certsDir,
     // The user's certs.d next to config.json counts too, as for the Docker CLI.
     certsDirs: [join(dirname(dockerConfigPath()), 'certs.d')],
-    debug: g.debug ? (line: string) => out.debug(line) : undefined,
+    debug: g.debug ? (line: string) => out.debug(redactSecrets(line)) : undefined,
     attempts: g.retries + 1,
   });
   return { out, client };

@@ -178,6 +178,8 @@ export class Authenticator {
     const url = new URL(realm);
     if (service) url.searchParams.set('service', service);
     for (const s of scopes) url.searchParams.append('scope', s);
+    // Docker names the account it asks for (some token services want it).
+    if (cred?.username && cred.username !== '<token>') url.searchParams.set('account', cred.username);
     const headers: Record<string, string> = {};
     if (cred?.username) headers.authorization = `Basic ${Buffer.from(`${cred.username}:${cred.password ?? ''}`).toString('base64')}`;
     const res = await this.transport.send(url.toString(), { method: 'GET', headers });

@@ -126,6 +126,7 @@ describe('Authenticator token flow', () => {
       await auth.challenged('reg', CHALLENGE, [scope('a')], undefined);
       expect(sent[0]!.opts.method).toBe('GET');
       expect(sent[0]!.opts.headers?.authorization).toBe(cred ? `Basic ${Buffer.from('u:p').toString('base64')}` : undefined);
+      expect(sent[0]!.url.searchParams.get('account')).toBe(cred ? 'u' : null);
     }
   });
 
@@ -148,6 +149,17 @@ describe('Authenticator token flow', () => {
         expect(sent[1]!.opts.headers?.authorization).toBe(`Basic ${Buffer.from('u:refresh-me').toString('base64')}`);
       }
     }
+  });
+
+  it('prefers Bearer when a registry offers Basic too, and answers Basic-only registries with Basic', async () => {
+    const { transport, sent } = fakeTransport('https://reg', issuing());
+    const auth = new Authenticator(staticCredentials({ reg: { username: 'u', password: 'p' } }), transport);
+    expect(await auth.challenged('reg', 'Basic realm="r", Bearer realm="https://auth.example/token",service="reg"', [scope('a')], undefined)).toBe('Bearer t1');
+    expect(sent).toHaveLength(1);
+    const basicOnly = new Authenticator(staticCredentials({ reg: { username: 'u', password: 'p' } }), transport);
+    expect(await basicOnly.challenged('reg', 'Basic realm="r"', [scope('a')], undefined)).toBe(`Basic ${Buffer.from('u:p').toString('base64')}`);
+    const anonymous = new Authenticator(staticCredentials({}), transport);
+    expect(await anonymous.challenged('reg', 'Basic realm="r"', [scope('a')], undefined)).toBeUndefined();
   });
 
   it('a registry token from config.json is sent as is, without asking a token service', async () => {
