@@ -67,6 +67,16 @@ describe.skipIf(!address)('HTTP_PROXY, HTTPS_PROXY and NO_PROXY', () => {
     expect(proxy.requests).toEqual([]);
   });
 
+  it('HTTPS_PROXY carries an --insecure-registry TLS registry (certificate not verified) too', async () => {
+    const res = await runCli(['--insecure-registry', tls.host, '--certs-dir', join(work, 'none'), 'inspect', `${tls.host}/acme/proxied:1`], { env: env({ HTTPS_PROXY: proxy.url }) });
+    expect(res.code, res.stderr).toBe(0);
+    expect(proxy.connects).toContain(tls.host);
+    // The same without --insecure-registry: the unknown CA is refused through the proxy as well.
+    const refused = await runCli(['--certs-dir', join(work, 'none'), 'inspect', `${tls.host}/acme/proxied:1`], { env: env({ HTTPS_PROXY: proxy.url }) });
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/certificate/i);
+  });
+
   it('lower-case https_proxy works too', async () => {
     const res = await runCli(['--ca-file', pki.caCert, 'inspect', `${tls.host}/acme/proxied:1`], { env: env({ https_proxy: proxy.url }) });
     expect(res.code, res.stderr).toBe(0);
