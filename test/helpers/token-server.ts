@@ -1,7 +1,8 @@
 import { execFile } from 'node:child_process';
 import { createSign, randomBytes, X509Certificate } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type RequestListener, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -40,6 +41,10 @@ export interface TokenServerOptions {
    * cross-repository mount is refused by the registry).
    */
   oneRepositoryPerToken?: boolean;
+  /** Serve HTTPS with this certificate and key (PEM files): the realm is then https://. */
+  tls?: { certFile: string; keyFile: string };
+  /** Listen here instead of 127.0.0.1 (to match a certificate for a non-loopback address). */
+  bindAddress?: string;
 }
 
 /**
@@ -61,7 +66,7 @@ export async function startTokenServer(users: Record<string, string>, identityTo
   const requests: TokenRequest[] = [];
   const issued: string[] = [];
 
-  const server: Server = createServer(async (req, res) => {
+  const handler: RequestListener = async (req, res) => {
     const url = new URL(req.url ?? '/', 'http://localhost');
     let user: string | undefined;
     let scopes = url.searchParams.getAll('scope').flatMap((s) => s.split(' ')).filter(Boolean);
@@ -111,12 +116,16 @@ export async function startTokenServer(users: Record<string, string>, identityTo
     const token = jwt({ alg: 'RS256', typ: 'JWT', x5c: [certDer] }, { iss: issuer, sub: user ?? '', aud: service, exp: now + 300, nbf: now - 10, iat: now, jti: randomBytes(8).toString('hex'), access }, key);
     issued.push(token);
     res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ token, access_token: token, expires_in: 300 }));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  };
+  const server: Server = options.tls
+    ? createHttpsServer({ cert: await readFile(options.tls.certFile), key: await readFile(options.tls.keyFile) }, handler)
+    : createServer(handler);
+  const host = options.bindAddress ?? '127.0.0.1';
+  await new Promise<void>((resolve) => server.listen(0, host, resolve));
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : 0;
   return {
-    realm: `http://127.0.0.1:${port}/token`,
+    realm: `${options.tls ? 'https' : 'http'}://${host}:${port}/token`,
     service,
     issuer,
     certFile,

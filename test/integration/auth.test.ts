@@ -214,6 +214,8 @@ const address = externalAddress();
 describe.skipIf(!address)('token realm of an HTTPS registry', () => {
   let tokens: TokenServer;
   let registry: TestRegistry;
+  let httpsTokens: TokenServer;
+  let httpsRealmRegistry: TestRegistry;
   let work: string;
   let ca: string;
 
@@ -221,17 +223,29 @@ describe.skipIf(!address)('token realm of an HTTPS registry', () => {
     work = await mkdtemp(join(tmpdir(), 'cnab-oci-realm-'));
     const pki = await makePki(work, address!);
     ca = pki.caCert;
-    tokens = await startTokenServer({ alice: PASSWORD });
-    registry = await startRegistry({
-      tls: { certFile: pki.serverCert, keyFile: pki.serverKey },
-      bindAddress: address,
-      token: { realm: tokens.realm, service: tokens.service, issuer: tokens.issuer, rootCertBundleFile: tokens.certFile },
-    });
+    const tls = { certFile: pki.serverCert, keyFile: pki.serverKey };
+    [tokens, httpsTokens] = await Promise.all([
+      startTokenServer({ alice: PASSWORD }),
+      startTokenServer({ alice: PASSWORD }, {}, { tls, bindAddress: address }),
+    ]);
+    const tokenAuth = (t: TokenServer) => ({ realm: t.realm, service: t.service, issuer: t.issuer, rootCertBundleFile: t.certFile });
+    [registry, httpsRealmRegistry] = await Promise.all([
+      startRegistry({ tls, bindAddress: address, token: tokenAuth(tokens) }),
+      startRegistry({ tls, bindAddress: address, token: tokenAuth(httpsTokens) }),
+    ]);
   });
   afterAll(async () => {
-    await registry?.stop();
-    await tokens?.stop();
+    await Promise.all([registry?.stop(), httpsRealmRegistry?.stop()]);
+    await Promise.all([tokens?.stop(), httpsTokens?.stop()]);
     if (work) await rm(work, { recursive: true, force: true });
+  });
+
+  it('an HTTPS realm (verified with the same CA) is used as usual', async () => {
+    const env = await dockerConfig(join(work, 'alice-https'), { [httpsRealmRegistry.host]: basic('alice', PASSWORD) });
+    const push = await runCli(['--ca-file', ca, 'push', join(fixtures, 'bundle.json'), '--target', `${httpsRealmRegistry.host}/acme/hello:1`, '--images-from', `oci:${join(fixtures, 'images')}`], { env });
+    expect(push.code, push.stderr).toBe(0);
+    expect(httpsTokens.realm).toMatch(/^https:/);
+    expect(httpsTokens.requests.some((r) => r.user === 'alice' && r.granted && r.scopes.includes('repository:acme/hello:pull,push'))).toBe(true);
   });
 
   it('must be HTTPS: a plain-HTTP realm is refused with a clear error and the token service hears nothing', async () => {
