@@ -3,6 +3,7 @@ import { dirname } from 'node:path';
 import { Command, Option } from 'commander';
 import { serializeRelocationMap } from '../cnab/index.js';
 import { InputError } from '../oci/errors.js';
+import { removeTemporarySync } from '../content/tar.js';
 import { archiveBundle, importBundle } from '../ops/archive.js';
 import { openTransferLocation, type TransferLocation, type TransferLocationOptions } from '../ops/archive-location.js';
 import { copyBundle, parsePlatform, type PlatformSpec } from '../ops/copy.js';
@@ -15,6 +16,10 @@ import { createProgress, type Progress } from './progress.js';
 
 /** `copy`, `archive` and `import`: move a whole bundle (index and every image graph) between places. */
 export function registerRelocateCommands(program: Command): void {
+  // Interrupted, these commands leave no extracted archive or half-written file behind.
+  program.hook('preAction', (_program, action) => {
+    if (['copy', 'archive', 'import'].includes(action.name())) removeTemporaryOnSignal();
+  });
   program
     .command('copy')
     .description('relocate a bundle and all its images to another registry, repository, oci:DIR or oci-archive:FILE')
@@ -135,6 +140,20 @@ async function withLocation(input: string, client: RegistryClient, options: Tran
     await body(loc);
   } finally {
     await loc.dispose();
+  }
+}
+
+let signalsHandled = false;
+
+function removeTemporaryOnSignal(): void {
+  if (signalsHandled) return;
+  signalsHandled = true;
+  for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
+    process.once(signal, () => {
+      removeTemporarySync();
+      process.stderr.write(`\ncnab-oci: interrupted (${signal})\n`);
+      process.exit(code);
+    });
   }
 }
 

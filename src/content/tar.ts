@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream, createWriteStream, rmSync } from 'node:fs';
 import { once } from 'node:events';
-import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, readdir, rename, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { basename, dirname, join, sep } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -109,9 +110,34 @@ function addEntry(pack: tar.Pack, header: TarHeader, content?: Readable): Promis
   });
 }
 
+/**
+ * Temporary files and directories of transfers in progress (extracted archives, archives being
+ * written), so that a process interrupted by a signal can remove them: `removeTemporarySync`.
+ */
+const temporary = new Set<string>();
+
+/** A new temporary directory under the system's, removed by `removeTemporary` (or on a signal). */
+export async function makeTemporaryDir(prefix: string): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  temporary.add(dir);
+  return dir;
+}
+
+export async function removeTemporary(path: string): Promise<void> {
+  await rm(path, { recursive: true, force: true });
+  temporary.delete(path);
+}
+
+/** Remove every temporary path still there; synchronous, for a signal handler. */
+export function removeTemporarySync(): void {
+  for (const path of temporary) rmSync(path, { recursive: true, force: true });
+  temporary.clear();
+}
+
 /** Write the tar of `dir` to `file` atomically: a temporary file next to it, fsync, rename. */
 export async function writeTarFile(dir: string, file: string, options: PackOptions = {}): Promise<void> {
   const tmp = join(dirname(file), `.${basename(file)}.tmp-${randomBytes(6).toString('hex')}`);
+  temporary.add(tmp);
   try {
     const out = createWriteStream(tmp, { flags: 'wx', mode: 0o644, flush: true });
     // Opened before anything streams, so a missing directory is an error here, not an unhandled event.
@@ -121,8 +147,9 @@ export async function writeTarFile(dir: string, file: string, options: PackOptio
       throw err;
     });
     await rename(tmp, file);
+    temporary.delete(tmp);
   } catch (err) {
-    await rm(tmp, { force: true });
+    await removeTemporary(tmp);
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') throw new InputError(`${file}: directory ${dirname(file)} does not exist`);
     if (code === 'EACCES') throw new InputError(`${file}: permission denied`);

@@ -1,9 +1,8 @@
-import { mkdtemp, rm, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { stat } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { OciLayout } from '../content/layout.js';
 import { parseLocation } from '../content/location.js';
-import { extractArchive, writeTarFile } from '../content/tar.js';
+import { extractArchive, makeTemporaryDir, removeTemporary, writeTarFile } from '../content/tar.js';
 import { InputError } from '../oci/errors.js';
 import { Reference } from '../oci/reference.js';
 import type { RegistryClient } from '../registry/client.js';
@@ -45,8 +44,8 @@ export async function openTransferLocation(input: string, client: RegistryClient
   if (options.create && !(await stat(dirname(loc.file)).catch(() => undefined))?.isDirectory()) {
     throw new InputError(`${input}: directory ${dirname(loc.file)} does not exist`);
   }
-  const work = await mkdtemp(join(tmpdir(), 'cnab-oci-oci-archive-'));
-  const dispose = () => rm(work, { recursive: true, force: true });
+  const work = await makeTemporaryDir('cnab-oci-oci-archive-');
+  const dispose = () => removeTemporary(work);
   try {
     if (!options.create) await extractArchive(loc.file, work);
     const layout = await OciLayout.open(work, { create: options.create });

@@ -1,12 +1,11 @@
 import { createReadStream } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Writable } from 'node:stream';
 import { OciLayout } from '../content/layout.js';
 import { fetchBytes } from '../content/read.js';
-import { extractArchive, writeTarFile } from '../content/tar.js';
+import { extractArchive, makeTemporaryDir, removeTemporary, writeTarFile } from '../content/tar.js';
 import type { ReadOnlyTarget } from '../content/target.js';
 import { Digester, isDigest, type Algorithm } from '../oci/digest.js';
 import { DigestMismatchError, InvalidContentError, NotFoundError } from '../oci/errors.js';
@@ -68,7 +67,7 @@ export async function archiveBundle(source: OpenedLocation, file: string, option
   const started = performance.now();
   const pulled = await pullBundle(source.target, source.digest ?? source.tag!, source.relocationName);
   const located = locateImages(pulled.bundle, pulled.indexDocument);
-  const work = await mkdtemp(join(tmpdir(), 'cnab-oci-thick-'));
+  const work = await makeTemporaryDir('cnab-oci-thick-');
   try {
     const layout = await OciLayout.open(join(work, ...THICK_BUNDLE.layout.split('/')), { create: true });
     const session = new CopySession(options.concurrency);
@@ -95,7 +94,7 @@ export async function archiveBundle(source: OpenedLocation, file: string, option
       durationMs: performance.now() - started,
     };
   } finally {
-    await rm(work, { recursive: true, force: true });
+    await removeTemporary(work);
   }
 }
 
@@ -117,7 +116,7 @@ export interface ImportResult extends PushResult {
  */
 export async function importBundle(file: string, destination: OpenedLocation, options: ImportOptions = {}): Promise<ImportResult> {
   const started = performance.now();
-  const work = await mkdtemp(join(tmpdir(), 'cnab-oci-import-'));
+  const work = await makeTemporaryDir('cnab-oci-import-');
   try {
     const { bundle, resolver, verifiedBlobs } = await prepareImport(file, work, options).catch((err: unknown) => {
       // Whatever is wrong with the archive is the user's file to fix: exit status 2.
@@ -133,7 +132,7 @@ export async function importBundle(file: string, destination: OpenedLocation, op
     });
     return { ...result, verifiedBlobs, durationMs: performance.now() - started };
   } finally {
-    await rm(work, { recursive: true, force: true });
+    await removeTemporary(work);
   }
 }
 
