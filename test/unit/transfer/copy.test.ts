@@ -1,0 +1,95 @@
+import { randomBytes } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { MemoryTarget } from '../../../src/content/memory.js';
+import { digestOf } from '../../../src/oci/digest.js';
+import { MediaType } from '../../../src/oci/mediatypes.js';
+import type { Descriptor } from '../../../src/oci/schemas.js';
+import { copyGraph, CopySession } from '../../../src/transfer/copy.js';
+import { Limiter } from '../../../src/transfer/limiter.js';
+
+const blob = (data: Uint8Array, mediaType: string) => ({ desc: { mediaType, digest: digestOf(data), size: data.length } as Descriptor, data });
+
+async function image(target: MemoryTarget, layers: number[]): Promise<Descriptor> {
+  const parts = layers.map((n) => blob(randomBytes(n), MediaType.OciLayerGzip));
+  const config = blob(Buffer.from('{"architecture":"amd64","os":"linux"}'), MediaType.OciConfig);
+  for (const b of [config, ...parts]) await target.push(b.desc, b.data);
+  const manifest = blob(Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OciManifest, config: config.desc, layers: parts.map((p) => p.desc) })), MediaType.OciManifest);
+  await target.push(manifest.desc, manifest.data);
+  return manifest.desc;
+}
+
+describe('Limiter', () => {
+  it('never runs more than its limit, even when callers arrive as slots are released', async () => {
+    const limiter = new Limiter(2);
+    let running = 0;
+    let peak = 0;
+    const task = async () => {
+      running++;
+      peak = Math.max(peak, running);
+      await null;
+      running--;
+    };
+    const all: Promise<void>[] = [];
+    for (let i = 0; i < 200; i++) {
+      all.push(limiter.run(task));
+      let p = Promise.resolve();
+      for (let k = 0; k < i % 4; k++) p = p.then(() => {});
+      await p;
+    }
+    // Callers that start a task the moment one of theirs finishes (the old limiter reached 3 here).
+    const chain = async (n: number) => {
+      for (let i = 0; i < n; i++) {
+        await limiter.run(task);
+        all.push(limiter.run(task));
+      }
+    };
+    await Promise.all([chain(50), chain(50), chain(50)]);
+    await Promise.all(all);
+    expect(peak).toBe(2);
+  });
+});
+
+describe('copyGraph', () => {
+  it('copies children before parents, each object once', async () => {
+    const src = new MemoryTarget('src');
+    const root = await image(src, [100, 200]);
+    const dst = new MemoryTarget('dst');
+    const order: string[] = [];
+    const push = dst.push.bind(dst);
+    dst.push = async (desc, content) => {
+      order.push(desc.mediaType);
+      return push(desc, content);
+    };
+    const session = new CopySession(1);
+    const [a, b] = await Promise.all([copyGraph(src, dst, root, { session }), copyGraph(src, dst, root, { session })]);
+    expect(order.at(-1)).toBe(MediaType.OciManifest);
+    expect(order).toHaveLength(4);
+    expect(session.stats.objectsCopied).toBe(4);
+    expect(a.objectsCopied + b.objectsCopied).toBeGreaterThanOrEqual(4);
+  });
+
+  it('starts a blob transfer again from a fresh source read after a transient failure, not after others', async () => {
+    const src = new MemoryTarget('src');
+    const root = await image(src, [5000]);
+    const dst = new MemoryTarget('dst');
+    let failures = 1;
+    const push = dst.push.bind(dst);
+    dst.push = async (desc, content) => {
+      if (desc.mediaType === MediaType.OciLayerGzip && failures-- > 0) {
+        (content as Readable).resume();
+        throw Object.assign(new Error('connection reset'), { name: 'ConnectionError' });
+      }
+      return push(desc, content);
+    };
+    const stats = await copyGraph(src, dst, root);
+    expect(stats.objectsCopied).toBe(3);
+    expect(await dst.exists(root)).toBe(true);
+
+    const other = new MemoryTarget('other');
+    other.push = async () => {
+      throw new Error('disk full');
+    };
+    await expect(copyGraph(src, other, root, { session: new CopySession(2, 3) })).rejects.toThrow(/disk full/);
+  });
+});
