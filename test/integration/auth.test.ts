@@ -113,6 +113,33 @@ describe('bearer-token registry', () => {
     expect(pull.stdout.trim()).toBe(JSON.parse(res.stdout).digest);
   });
 
+  it('a registrytoken in config.json is sent as the bearer token itself; the token service is not asked', async () => {
+    const url = new URL(tokens.realm);
+    url.searchParams.set('service', tokens.service);
+    url.searchParams.set('scope', 'repository:acme/tok:pull');
+    const answer = await fetch(url, { headers: { authorization: `Basic ${basic('alice', PASSWORD).auth}` } });
+    const { token } = (await answer.json()) as { token: string };
+    const env = await dockerConfig(join(work, 'regtoken'), { [registry.host]: { registrytoken: token } });
+    tokens.requests.length = 0;
+    const res = await runCli(['--debug', 'pull', `${registry.host}/acme/tok:0.1.0`, '--bundle', join(work, 'rt.json'), '--relocation-map', join(work, 'rt-map.json')], { env });
+    expect(res.code, res.stderr).toBe(0);
+    expect(tokens.requests).toEqual([]);
+    expect(res.stderr + res.stdout).not.toContain(token);
+  });
+
+  it('a credential helper answering Username "<token>" gives an identity token (refresh-token POST)', async () => {
+    const helper = await makeCredentialHelper(join(work, 'id-helper'), 'cnabidentity');
+    await helper.set(registry.host, '<token>', ID_TOKEN);
+    const dir = join(work, 'id-helper-config');
+    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, 'config.json'), JSON.stringify({ credHelpers: { [registry.host]: 'cnabidentity' } }));
+    tokens.requests.length = 0;
+    const res = await runCli(['--debug', 'push', bundlePath, '--target', `${registry.host}/carol/helper:0.1.0`], { env: { DOCKER_CONFIG: dir, PATH: pathWith(helper.binDir), ...NO_CONTAINERS_AUTH } });
+    expect(res.code, res.stderr).toBe(0);
+    expect(tokens.requests.some((r) => r.method === 'POST' && r.user === 'carol' && r.scopes.includes('repository:carol/helper:pull,push'))).toBe(true);
+    expect(res.stderr + res.stdout).not.toContain(ID_TOKEN);
+  });
+
   it('a scope the token service will not grant is one error naming registry and scope, after one fresh token, not a loop', async () => {
     const env = await dockerConfig(join(work, 'alice-denied'), { [registry.host]: basic('alice', PASSWORD) });
     tokens.requests.length = 0;
