@@ -100,7 +100,13 @@ export class Authenticator {
     const challenge = pickChallenge(wwwAuthenticate);
     if (!challenge) return undefined;
     this.challenges.set(registry, challenge);
-    if (challenge.scheme === 'bearer') this.tokens.delete(tokenKey(registry, challenge, scopes));
+    if (challenge.scheme === 'bearer' && sent) {
+      // Forget the token only when it is the one refused: requests that were sent before any
+      // token existed (a burst of first requests) share one fetch instead of one each.
+      const key = tokenKey(registry, challenge, scopes);
+      const cached = await this.tokens.get(key)?.catch(() => undefined);
+      if (!cached || `Bearer ${cached.value}` === sent) this.tokens.delete(key);
+    }
     const next = await this.answer(registry, challenge, scopes);
     return next && next !== sent ? next : undefined;
   }

@@ -91,6 +91,17 @@ describe('Authenticator token flow', () => {
     expect(sent[0]!.url.searchParams.getAll('scope')).toEqual([scope('a')]);
   });
 
+  it('a burst of first requests, all answered 401, shares one token fetch', async () => {
+    const { transport, sent } = fakeTransport('https://reg', issuing(300));
+    const auth = new Authenticator(staticCredentials({}), transport);
+    const answers = await Promise.all(Array.from({ length: 8 }, () => auth.challenged('reg', CHALLENGE, [scope('a')], undefined)));
+    expect(new Set(answers)).toEqual(new Set(['Bearer t1']));
+    expect(sent).toHaveLength(1);
+    // A request that had sent an older token gets the current one, without another fetch.
+    expect(await auth.challenged('reg', CHALLENGE, [scope('a')], 'Bearer t0')).toBe('Bearer t1');
+    expect(sent).toHaveLength(1);
+  });
+
   it('asks for every scope of a cross-repository mount in one token', async () => {
     const { transport, sent } = fakeTransport('https://reg', issuing(300));
     const auth = new Authenticator(staticCredentials({}), transport);
