@@ -292,17 +292,20 @@ describe.skipIf(!address)('token realm of an HTTPS registry', () => {
 describe.concurrent('credential helpers and containers auth.json against an htpasswd registry', () => {
   let registry: TestRegistry;
   let work: string;
+  let smallBundle: string;
   beforeAll(async () => {
     registry = await startRegistry({ htpasswd: { bob: PASSWORD } });
     work = await mkdtemp(join(tmpdir(), 'cnab-oci-helpers-'));
+    await pushImageAs(registry.host, 'src/app', 'bob', PASSWORD);
+    smallBundle = await bundleFile(work, 'small', `${registry.host}/src/app:1.0`);
   });
   afterAll(async () => {
     await registry?.stop();
     if (work) await rm(work, { recursive: true, force: true });
   });
 
-  const pushFixture = (target: string, env: Record<string, string | undefined>) =>
-    runCli(['push', join(fixtures, 'bundle.json'), '--target', target, '--images-from', `oci:${join(fixtures, 'images')}`], { env });
+  /** A small bundle whose image is in the registry already (mounted): the tests are about credentials. */
+  const pushFixture = (target: string, env: Record<string, string | undefined>) => runCli(['push', smallBundle, '--target', target], { env });
 
   async function configDir(name: string, config: unknown): Promise<string> {
     const dir = join(work, name);

@@ -13,7 +13,6 @@ import { startTokenServer, type TokenServer } from '../helpers/token-server.js';
 
 const PASSWORD = 'l0gin-pa55-never-printed';
 const ID_TOKEN = 'login-identity-token-never-printed';
-const fixtures = join(import.meta.dirname, '..', '..', 'fixtures');
 const b64 = (s: string) => Buffer.from(s).toString('base64');
 /** No containers auth.json from the machine running the tests. */
 const NO_CONTAINERS_AUTH = { REGISTRY_AUTH_FILE: undefined, XDG_RUNTIME_DIR: undefined };
@@ -30,6 +29,12 @@ beforeAll(async () => {
     startRegistry({ htpasswd: { bob: PASSWORD } }),
     startRegistry({ token: { realm: tokens.realm, service: tokens.service, issuer: tokens.issuer, rootCertBundleFile: tokens.certFile } }),
   ]);
+  const client = new RegistryClient({ credentials: staticCredentials({ [htpasswd.host]: { username: 'bob', password: PASSWORD }, [tokenRegistry.host]: { username: 'bob', password: PASSWORD } }) });
+  for (const host of [htpasswd.host, tokenRegistry.host]) {
+    const app = client.repository(parseReference(`${host}/src/app`));
+    await app.tag(await pushImage(app), '1.0');
+  }
+  await client.close();
 });
 afterAll(async () => {
   await Promise.all([htpasswd?.stop(), tokenRegistry?.stop()]);
@@ -37,8 +42,13 @@ afterAll(async () => {
   if (work) await rm(work, { recursive: true, force: true });
 });
 
-const pushFixture = (target: string, env: Record<string, string | undefined>, ...flags: string[]) =>
-  runCli([...flags, 'push', join(fixtures, 'bundle.json'), '--target', target, '--images-from', `oci:${join(fixtures, 'images')}`], { env });
+/** Push a small bundle whose image is already in the target's registry (src/app:1.0, mounted). */
+const pushFixture = async (target: string, env: Record<string, string | undefined>, ...flags: string[]) => {
+  const host = target.slice(0, target.indexOf('/'));
+  const path = join(work, `small-${host}.bundle.json`);
+  await writeFile(path, JSON.stringify({ schemaVersion: 'v1.2.0', name: 'small', version: '1.0.0', invocationImages: [{ imageType: 'oci', image: `${host}/src/app:1.0` }] }));
+  return runCli([...flags, 'push', path, '--target', target], { env });
+};
 
 const login = (registry: string, password: string, env: Record<string, string | undefined>, ...flags: string[]) =>
   runCli([...flags, 'login', registry, '-u', 'bob', '--password-stdin'], { env, input: `${password}\n` });
@@ -157,15 +167,11 @@ describe('login and logout with a credential helper', () => {
 describe('no secret in any output, --debug included', () => {
   it('push, pull, login and their failures print no password, base64 auth, identity token or issued token', async () => {
     // A small bundle whose image is already in each registry (mounted, not copied): the test is about output.
-    const src = new RegistryClient({ credentials: staticCredentials({ [tokenRegistry.host]: { username: 'bob', password: PASSWORD }, [htpasswd.host]: { username: 'bob', password: PASSWORD } }) });
     const bundles: Record<string, string> = {};
     for (const host of [tokenRegistry.host, htpasswd.host]) {
-      const app = src.repository(parseReference(`${host}/src/app`));
-      await app.tag(await pushImage(app), '1.0');
       bundles[host] = join(work, `secrets-${host}.bundle.json`);
       await writeFile(bundles[host], JSON.stringify({ schemaVersion: 'v1.2.0', name: 'secrets', version: '1.0.0', invocationImages: [{ imageType: 'oci', image: `${host}/src/app:1.0` }] }));
     }
-    await src.close();
     const pushSmall = (host: string, target: string, env: Record<string, string | undefined>) => runCli(['--debug', 'push', bundles[host]!, '--target', target], { env });
 
     const basicEnv = async (name: string, auths: Record<string, unknown>) => {
