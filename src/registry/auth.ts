@@ -129,15 +129,20 @@ export class Authenticator {
     if (challenge.scheme !== 'bearer') return undefined;
     if (cred?.registryToken) return `Bearer ${cred.registryToken}`;
     const key = tokenKey(registry, challenge, scopes);
-    let cached = this.tokens.get(key);
+    const cached = this.tokens.get(key);
     if (cached) {
-      const t = await cached.catch(() => undefined);
-      if (t && t.expiresAt > Date.now()) return `Bearer ${t.value}`;
+      // Waiters share the fetch in flight, its failure included (one refusal, not one per request).
+      const t = await cached;
+      if (t.expiresAt > Date.now()) return `Bearer ${t.value}`;
+      const renewed = this.tokens.get(key);
+      if (renewed && renewed !== cached) return `Bearer ${(await renewed).value}`;
     }
-    cached = this.fetchToken(registry, challenge, scopes, cred);
-    this.tokens.set(key, cached);
-    cached.catch(() => this.tokens.delete(key));
-    return `Bearer ${(await cached).value}`;
+    const fresh = this.fetchToken(registry, challenge, scopes, cred);
+    this.tokens.set(key, fresh);
+    fresh.catch(() => {
+      if (this.tokens.get(key) === fresh) this.tokens.delete(key);
+    });
+    return `Bearer ${(await fresh).value}`;
   }
 
   private async fetchToken(registry: string, challenge: Challenge, scopes: string[], cred: Credential | undefined): Promise<CachedToken> {

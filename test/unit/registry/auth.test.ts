@@ -102,6 +102,28 @@ describe('Authenticator token flow', () => {
     expect(sent).toHaveLength(1);
   });
 
+  it('a burst against a token service that refuses the credentials is one request and one error each', async () => {
+    const { transport, sent } = fakeTransport('https://reg', () => ({ status: 401, body: { errors: [{ code: 'UNAUTHORIZED' }] } }));
+    const auth = new Authenticator(staticCredentials({ reg: { username: 'u', password: 'wrong' } }), transport);
+    const results = await Promise.allSettled(Array.from({ length: 6 }, () => auth.challenged('reg', CHALLENGE, [scope('a')], undefined)));
+    expect(results.every((r) => r.status === 'rejected' && r.reason instanceof AuthError)).toBe(true);
+    expect(sent).toHaveLength(1);
+    // A later request asks again (the failure is not cached).
+    await expect(auth.authorization('reg', [scope('a')])).rejects.toThrow(AuthError);
+    expect(sent).toHaveLength(2);
+  });
+
+  it('expired tokens are renewed once for a burst', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    const { transport, sent } = fakeTransport('https://reg', issuing(60));
+    const auth = new Authenticator(staticCredentials({}), transport);
+    await auth.challenged('reg', CHALLENGE, [scope('a')], undefined);
+    vi.advanceTimersByTime(120_000);
+    const answers = await Promise.all(Array.from({ length: 5 }, () => auth.authorization('reg', [scope('a')])));
+    expect(new Set(answers)).toEqual(new Set(['Bearer t2']));
+    expect(sent).toHaveLength(2);
+  });
+
   it('asks for every scope of a cross-repository mount in one token', async () => {
     const { transport, sent } = fakeTransport('https://reg', issuing(300));
     const auth = new Authenticator(staticCredentials({}), transport);
