@@ -43,8 +43,8 @@ export const DEFAULT_CONCURRENCY = 8;
 /**
  * Small requests (existence checks, manifests, mounts) allowed at once, per blob transfer
  * allowed at once. They carry no bulk data and wait on round trips, so they get their own
- * wider pool and never queue behind a long upload (with one shared pool of 8, twenty small
- * images spent most of their time waiting for slots; see bench/ and the README).
+ * wider pool and never queue behind a long upload. Nothing that holds a slot of either pool
+ * waits for another slot, so neither can deadlock.
  */
 export const REQUESTS_PER_TRANSFER = 4;
 
