@@ -57,7 +57,7 @@ async function readJson(path: string): Promise<Record<string, any>> {
   return JSON.parse(await readFile(path, 'utf8')) as Record<string, any>;
 }
 
-describe('login and logout with config.json', () => {
+describe.concurrent('login and logout with config.json', () => {
   it('verifies the password against the registry, then saves auths[host].auth with mode 0600; push uses it', async () => {
     const dir = join(work, 'plain');
     const env = { DOCKER_CONFIG: dir, ...NO_CONTAINERS_AUTH };
@@ -112,7 +112,7 @@ describe('login and logout with config.json', () => {
   });
 });
 
-describe('login and logout with a credential helper', () => {
+describe.concurrent('login and logout with a credential helper', () => {
   it('credsStore: the helper stores the secret, config.json keeps no secret; push reads it back; logout erases it', async () => {
     const helper = await makeCredentialHelper(join(work, 'helper'), 'cnablogin');
     const dir = join(work, 'helper-config');
