@@ -1,7 +1,7 @@
 // A loopback registry:2 for the benchmark: Debian's `docker-registry` binary (the distribution
 // code of registry:2), as test/helpers/registry.ts starts it, plus an access log to count requests.
 import { spawn } from 'node:child_process';
-import { createWriteStream, existsSync } from 'node:fs';
+import { createWriteStream, existsSync, rmSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -12,6 +12,10 @@ const BINARY = process.env.CNAB_OCI_TEST_REGISTRY_BIN ?? '/usr/bin/docker-regist
 
 /** Every registry started and not yet stopped, so a failing run can still clean up. */
 const running = new Set();
+// Last resort when the bench dies without its cleanup (an uncaught error, a closed pipe).
+process.once('exit', () => {
+  for (const r of running) r.kill();
+});
 
 export async function startRegistry(parent, name) {
   if (!existsSync(BINARY)) throw new Error(`${BINARY} not found: apt-get install -y docker-registry`);
@@ -40,6 +44,11 @@ export async function startRegistry(parent, name) {
   child.stderr.setEncoding('utf8').on('data', (d) => (stderr = (stderr + d).slice(-4000)));
   const host = `127.0.0.1:${port}`;
   const reg = {
+    /** Synchronous: for the exit hook. */
+    kill() {
+      child.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    },
     name,
     host,
     dir,

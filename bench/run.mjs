@@ -4,7 +4,7 @@
 // servers started here. Every figure of a row is measured in the same run. See README
 // "Performance" for what each row means.
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -35,7 +35,10 @@ const cleanup = async () => {
   await agent.close().catch(() => {});
   if (work) await rm(work, { recursive: true, force: true });
 };
-for (const sig of ['SIGINT', 'SIGTERM']) process.once(sig, () => cleanup().finally(() => process.exit(130)));
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.once(sig, () => cleanup().finally(() => process.exit(130)));
+process.once('exit', () => {
+  if (work) rmSync(work, { recursive: true, force: true });
+});
 
 /** Run a command; resolves with its output and wall time, rejects on a non-zero exit. */
 function run(cmd, args, { rss = false } = {}) {
