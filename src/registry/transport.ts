@@ -3,9 +3,18 @@ import { join } from 'node:path';
 import { rootCertificates } from 'node:tls';
 import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Agent, EnvHttpProxyAgent, request, type Dispatcher } from 'undici';
+import { createRequire } from 'node:module';
+import type { Agent as UndiciAgent, Dispatcher, EnvHttpProxyAgent as UndiciEnvHttpProxyAgent } from 'undici';
 import { isLoopbackHost, registryApiHost } from '../oci/reference.js';
 import { ConnectionError } from './errors.js';
+
+// undici's index loads all it has (fetch, WebSocket, caches, mocks): ~0.1 s of every start-up
+// (bench/). The agent and the request API used here, loaded on their own, cost a third of that.
+const require = createRequire(import.meta.url);
+const Agent = require('undici/lib/dispatcher/agent.js') as typeof UndiciAgent;
+const undiciRequest = (require('undici/lib/api/index.js') as { request: (this: Dispatcher, opts: Dispatcher.RequestOptions) => Promise<Dispatcher.ResponseData> }).request;
+// Proxies need all of undici (its CONNECT tunnels use API methods the index mixes in): loaded only then.
+const envHttpProxyAgent = () => (require('undici') as { EnvHttpProxyAgent: typeof UndiciEnvHttpProxyAgent }).EnvHttpProxyAgent;
 
 export type Scheme = 'https' | 'http';
 
@@ -175,11 +184,12 @@ export class Transport {
     const u = new URL(url);
     const headers: Record<string, string> = { 'user-agent': this.options.userAgent ?? 'cnab-oci', ...opts.headers };
     try {
-      const res = await request(u, {
+      const res = await undiciRequest.call(this.dispatcherFor(u), {
+        origin: u.origin,
+        path: `${u.pathname}${u.search}`,
         method: opts.method,
         headers,
         body: opts.body,
-        dispatcher: this.dispatcherFor(u),
       });
       this.log(`${opts.method} ${describe(url)} -> ${res.statusCode}`);
       return res;
@@ -199,7 +209,7 @@ export class Transport {
       d = hasProxyEnv() && !isLoopbackHost(url.host)
         // Plain-HTTP registries go as absolute-URI requests, as Go does (proxies often allow
         // CONNECT to port 443 only); HTTPS ones through a CONNECT tunnel.
-        ? new EnvHttpProxyAgent({ connect: tls, requestTls: tls, proxyTunnel: false })
+        ? new (envHttpProxyAgent())({ connect: tls, requestTls: tls, proxyTunnel: false })
         : new Agent({ connect: tls });
       this.dispatchers.set(key, d);
     }
