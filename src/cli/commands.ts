@@ -53,7 +53,7 @@ async function loadBundle(path: string, out: Output, strict: boolean): Promise<B
   return bundle;
 }
 
-function positiveInt(value: string): number {
+export function positiveInt(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1) throw new InputError(`--concurrency: expected a positive integer, got ${JSON.stringify(value)}`);
   return n;
@@ -85,6 +85,7 @@ export function registerCommands(program: Command): void {
         resolver: createImageResolver(client, layouts),
         autoUpdateBundle: opts.autoUpdateBundle,
         concurrency: opts.concurrency,
+        attempts: client.transport.attempts,
         onEvent: out.json ? undefined : out.progress(),
         onFallback: (msg) => out.warn(msg),
       });

@@ -10,7 +10,7 @@ import { copyBundle, parsePlatform, type PlatformSpec } from '../ops/copy.js';
 import type { RegistryClient } from '../registry/client.js';
 import type { CopyStats } from '../transfer/copy.js';
 import { writeFileAtomic } from '../util/files.js';
-import { context } from './commands.js';
+import { context, positiveInt } from './commands.js';
 import { formatBytes, type Output } from './output.js';
 import { createProgress, type Progress } from './progress.js';
 
@@ -39,6 +39,7 @@ export function registerRelocateCommands(program: Command): void {
             platforms: opts.platform as PlatformSpec[],
             preserveTags: opts.preserveTags,
             concurrency: opts.concurrency,
+            attempts: client.transport.attempts,
             onEvent: progress?.onEvent.bind(progress),
           }).finally(() => progress?.finish());
           await dst.finish();
@@ -77,6 +78,7 @@ export function registerRelocateCommands(program: Command): void {
         const progress = startProgress(out);
         const result = await archiveBundle(src.location, file, {
           concurrency: opts.concurrency,
+          attempts: client.transport.attempts,
           onEvent: progress?.onEvent.bind(progress),
         }).finally(() => progress?.finish());
         const size = (await stat(file)).size;
@@ -109,6 +111,7 @@ export function registerRelocateCommands(program: Command): void {
         const progress = startProgress(out);
         const result = await importBundle(file, dst.location, {
           concurrency: opts.concurrency,
+          attempts: client.transport.attempts,
           onEvent: progress?.onEvent.bind(progress),
           onFallback: (msg) => out.warn(msg),
           onWarning: (msg) => out.warn(msg),
@@ -186,8 +189,3 @@ function collectPlatform(value: string, previous: PlatformSpec[]): PlatformSpec[
   return [...previous, parsePlatform(value)];
 }
 
-function positiveInt(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new InputError(`--concurrency: expected a positive integer, got ${JSON.stringify(value)}`);
-  return n;
-}

@@ -46,6 +46,8 @@ const ENTRY_ORDER = [
 
 export interface ArchiveOptions {
   concurrency?: number;
+  /** Tries of one streamed blob transfer (default 3). */
+  attempts?: number;
   onEvent?: (event: TransferEvent, image: string | undefined) => void;
 }
 
@@ -70,7 +72,7 @@ export async function archiveBundle(source: OpenedLocation, file: string, option
   const work = await makeTemporaryDir('cnab-oci-thick-');
   try {
     const layout = await OciLayout.open(join(work, ...THICK_BUNDLE.layout.split('/')), { create: true });
-    const session = new CopySession(options.concurrency);
+    const session = new CopySession(options.concurrency, options.attempts);
     const emit = options.onEvent ?? (() => {});
     await Promise.all(located.map((img) => {
       const found = (d: Descriptor) => emit({ type: 'found', descriptor: d }, img.image.image);
@@ -127,6 +129,7 @@ export async function importBundle(file: string, destination: OpenedLocation, op
       destination,
       resolver: options.onEvent ? reportingResolver(resolver, options.onEvent) : resolver,
       concurrency: options.concurrency,
+      attempts: options.attempts,
       onEvent: options.onEvent ? (e) => options.onEvent!(e, undefined) : undefined,
       onFallback: options.onFallback,
     });

@@ -83,6 +83,8 @@ export interface CopyBundleOptions {
   /** Tag each image in the destination repository with the tag of its original reference. */
   preserveTags?: boolean;
   concurrency?: number;
+  /** Tries of one streamed blob transfer (default 3). */
+  attempts?: number;
   /** Every copy event, with the original reference of the image it belongs to (undefined: the bundle's own objects). */
   onEvent?: (event: TransferEvent, image: string | undefined) => void;
 }
@@ -126,7 +128,7 @@ export async function copyBundle(src: OpenedLocation, dst: OpenedLocation, optio
   if (!tag) throw new InputError(`${dst.display}: the source ${src.display} is named by digest; give the destination a tag`);
   const pulled = await pullBundle(src.target, src.digest ?? src.tag!, src.relocationName);
   const located = locateImages(pulled.bundle, pulled.indexDocument);
-  const session = new CopySession(options.concurrency);
+  const session = new CopySession(options.concurrency, options.attempts);
   const emit = options.onEvent ?? (() => {});
   const platforms = options.platforms ?? [];
   /** A copy of one image's graph (or the bundle's own, image undefined), reporting what it finds. */

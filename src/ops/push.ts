@@ -16,6 +16,8 @@ export interface PushOptions {
   resolver: ImageResolver;
   autoUpdateBundle?: boolean;
   concurrency?: number;
+  /** Tries of one streamed blob transfer, restarted from its source after a transient failure (default 3). */
+  attempts?: number;
   onEvent?: (event: CopyEvent) => void;
   /** Told about each media-type fallback taken because the registry refused a type. */
   onFallback?: (message: string) => void;
@@ -59,7 +61,7 @@ export async function pushBundle(bundle: Bundle, options: PushOptions): Promise<
       throw new InputError(`image ${JSON.stringify(image)}: ${(err as Error).message}`);
     }
   }
-  const session = new CopySession(options.concurrency);
+  const session = new CopySession(options.concurrency, options.attempts);
   const fixed = await fixupBundle(bundle, {
     resolver: options.resolver,
     destination: dst.target,

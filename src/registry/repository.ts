@@ -37,27 +37,41 @@ export class Repository implements Target, Mountable {
 
   async resolve(reference: string): Promise<Descriptor> {
     const what = this.describe(reference);
-    const res = await this.call(`/manifests/${reference}`, { method: 'HEAD', access: 'pull', headers: { accept: MANIFEST_ACCEPT } });
-    if (res.statusCode !== 200) await this.fail(res, what);
-    await res.body.dump();
-    const mediaType = contentType(res);
-    const digestHeader = header(res, 'docker-content-digest');
-    const length = Number(header(res, 'content-length'));
-    if (mediaType && isManifestLike(mediaType) && Number.isSafeInteger(length) && length > 0) {
-      if (isDigest(reference)) return { mediaType, digest: reference, size: length };
-      if (digestHeader && isDigest(digestHeader)) {
-        // Some registries get Docker-Content-Digest wrong: trust it only when they hold that digest.
-        const desc = { mediaType, digest: digestHeader, size: length };
-        if (await this.exists(desc)) return desc;
-        this.client.transport.log(`${what}: registry answered Docker-Content-Digest ${digestHeader}, which it does not hold; reading the manifest instead`);
-      }
+    if (isDigest(reference)) {
+      // By digest, HEAD tells all we need (type and size); the digest is checked when read.
+      const res = await this.call(`/manifests/${reference}`, { method: 'HEAD', access: 'pull', headers: { accept: MANIFEST_ACCEPT } });
+      if (res.statusCode !== 200) await this.fail(res, what);
+      await res.body.dump();
+      const mediaType = contentType(res);
+      const length = Number(header(res, 'content-length'));
+      if (mediaType && isManifestLike(mediaType) && Number.isSafeInteger(length) && length > 0) return { mediaType, digest: reference, size: length };
     }
-    // Some registries answer HEAD without a digest or type: read the manifest and hash it.
-    const { bytes, mediaType: type } = await this.getManifest(reference, what);
-    const digest = isDigest(reference) ? reference : digestOf(bytes);
-    if (digest !== digestOf(bytes, parseDigest(digest).algorithm)) throw new DigestMismatchError(what, digest, digestOf(bytes, parseDigest(digest).algorithm));
+    // By tag, one GET: the digest is computed from the bytes (never taken from
+    // Docker-Content-Digest, which some registries get wrong), and the bytes are kept for the
+    // fetch that almost always follows. HEAD + GET would cost a request more.
+    const { bytes, mediaType, digestHeader } = await this.getManifest(reference, what);
+    if (isDigest(reference)) return this.verifiedManifest(reference, bytes, mediaType, what);
+    if (!digestHeader || !isDigest(digestHeader) || digestOf(bytes, parseDigest(digestHeader).algorithm) === digestHeader) {
+      return this.verifiedManifest(digestOf(bytes), bytes, mediaType, what);
+    }
+    // The registry says the tag is another digest: damaged on the way, or a registry that gets
+    // the header wrong. Asking for that digest tells which: a registry that holds it must serve
+    // bytes that hash to it (else a mismatch error); one that does not got the header wrong.
+    this.client.transport.log(`${what}: Docker-Content-Digest ${digestHeader} is not the digest of the manifest received; asking for it by digest`);
+    const byDigest = await this.getManifest(digestHeader, this.describe(digestHeader)).catch((err: unknown) => {
+      if (err instanceof NotFoundError) return undefined;
+      throw err;
+    });
+    if (!byDigest) return this.verifiedManifest(digestOf(bytes), bytes, mediaType, what);
+    return this.verifiedManifest(digestHeader, byDigest.bytes, byDigest.mediaType, this.describe(digestHeader));
+  }
+
+  /** Check `bytes` against `digest`, keep them for the fetch that follows, and describe them. */
+  private verifiedManifest(digest: string, bytes: Uint8Array, mediaType: string, what: string): Descriptor {
+    const actual = digestOf(bytes, parseDigest(digest).algorithm);
+    if (actual !== digest) throw new DigestMismatchError(what, digest, actual);
     this.manifests.set(digest, bytes);
-    return { mediaType: type, digest, size: bytes.length };
+    return { mediaType, digest, size: bytes.length };
   }
 
   async fetch(desc: Descriptor): Promise<Readable> {
@@ -77,14 +91,21 @@ export class Repository implements Target, Mountable {
   }
 
   /** Read a manifest or small blob whole, verified; transient failures (a digest mismatch included) are retried. */
-  private async fetchWhole(desc: Descriptor, manifest: boolean, what: string): Promise<Uint8Array> {
+  private fetchWhole(desc: Descriptor, manifest: boolean, what: string): Promise<Uint8Array> {
+    return this.rereading(what, async () => {
+      const body = manifest ? await this.openManifest(desc, what) : Readable.from(this.resumableBlob(desc, await this.openBlob(desc, 0)));
+      const verified = verifyingStream(desc, what);
+      pipeline(body, verified, () => {});
+      return readAll(verified, Math.max(desc.size, 1));
+    });
+  }
+
+  /** Run a whole read again (a bounded number of times) when it failed in a way a new try may cure. */
+  private async rereading<T>(what: string, read: () => Promise<T>): Promise<T> {
     const transport = this.client.transport;
     for (let attempt = 1; ; attempt++) {
       try {
-        const body = manifest ? await this.openManifest(desc, what) : Readable.from(this.resumableBlob(desc, await this.openBlob(desc, 0)));
-        const verified = verifyingStream(desc, what);
-        pipeline(body, verified, () => {});
-        return await readAll(verified, Math.max(desc.size, 1));
+        return await read();
       } catch (err) {
         if (attempt >= transport.attempts || !isTransientError(err)) throw err;
         const wait = transport.backoff(attempt);
@@ -464,7 +485,11 @@ export class Repository implements Target, Mountable {
     }
   }
 
-  private async getManifest(reference: string, what: string): Promise<{ bytes: Uint8Array; mediaType: string }> {
+  private getManifest(reference: string, what: string): Promise<{ bytes: Uint8Array; mediaType: string; digestHeader: string | undefined }> {
+    return this.rereading(what, () => this.getManifestOnce(reference, what));
+  }
+
+  private async getManifestOnce(reference: string, what: string): Promise<{ bytes: Uint8Array; mediaType: string; digestHeader: string | undefined }> {
     const res = await this.call(`/manifests/${reference}`, { method: 'GET', access: 'pull', headers: { accept: MANIFEST_ACCEPT } });
     if (res.statusCode !== 200) await this.fail(res, what);
     const bytes = await readAll(res.body as unknown as Readable, MAX_MANIFEST_SIZE);
@@ -477,7 +502,7 @@ export class Repository implements Target, Mountable {
       }
     }
     if (!mediaType || !isManifestLike(mediaType)) throw new InvalidContentError(`${what}: not an image manifest or index`);
-    return { bytes, mediaType };
+    return { bytes, mediaType, digestHeader: header(res, 'docker-content-digest') };
   }
 
   /** Send an API request with the authorization it needs, answering one 401 challenge. */

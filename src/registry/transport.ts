@@ -190,6 +190,10 @@ export class Transport {
         method: opts.method,
         headers,
         body: opts.body,
+        // undici closes the connection after every HEAD by default (for servers that send a
+        // body anyway); registries do not, and a new connection (a TLS handshake) per HEAD is
+        // the most expensive part of checking what a destination has. Go keeps it open too.
+        reset: false,
       });
       this.log(`${opts.method} ${describe(url)} -> ${res.statusCode}`);
       return res;
