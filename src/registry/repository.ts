@@ -343,11 +343,7 @@ export class Repository implements Target, Mountable {
       headers: { 'content-type': 'application/octet-stream', 'content-length': String(desc.size) },
       body: data,
     });
-    if (res.statusCode !== 201) {
-      const text = await res.body.text().catch(() => '');
-      throw errorForResponse(`${what} (upload)`, res.statusCode, text, 'write');
-    }
-    await res.body.dump();
+    await this.expectCommitted(res, what);
   }
 
   /**
@@ -380,6 +376,11 @@ export class Repository implements Target, Mountable {
       await res.body.dump();
       throw sourceError;
     }
+    await this.expectCommitted(res, what);
+  }
+
+  /** The answer to an upload's final PUT: 201, or the registry's error. */
+  private async expectCommitted(res: Response, what: string): Promise<void> {
     if (res.statusCode !== 201) {
       const text = await res.body.text().catch(() => '');
       throw errorForResponse(`${what} (upload)`, res.statusCode, text, 'write');
@@ -408,11 +409,7 @@ export class Repository implements Target, Mountable {
     const url = new URL(location);
     url.searchParams.set('digest', desc.digest);
     const res = await this.call(url.toString(), { method: 'PUT', access: 'push', headers: { 'content-length': '0' } });
-    if (res.statusCode !== 201) {
-      const text = await res.body.text().catch(() => '');
-      throw errorForResponse(`${what} (upload)`, res.statusCode, text, 'write');
-    }
-    await res.body.dump();
+    await this.expectCommitted(res, what);
   }
 
   private async sendChunk(location: URL, chunk: Buffer, offset: number, what: string): Promise<URL> {
