@@ -266,7 +266,8 @@ export class Repository implements Target, Mountable {
       // and then calls a blob we pushed unknown: ask again after a moment.
       const racing = err instanceof RegistryError && err.status === 400 && err.codes.some((c) => c === 'MANIFEST_BLOB_UNKNOWN' || c === 'DIGEST_INVALID');
       if (!racing || attempt >= transport.attempts) throw err;
-      const wait = transport.backoff(attempt);
+      // The other writer's commit takes tens of milliseconds, however short the configured backoff.
+      const wait = Math.max(transport.backoff(attempt), 100 * attempt);
       transport.log(`${err.message}; trying again (retry ${attempt}/${transport.attempts - 1}) in ${wait} ms`);
       await sleep(wait);
     }
