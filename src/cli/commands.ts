@@ -11,7 +11,7 @@ import { convertOffline, writeConverted } from '../ops/convert.js';
 import { createImageResolver, openLocation } from '../ops/locations.js';
 import { pullBundle } from '../ops/pull.js';
 import { pushBundle } from '../ops/push.js';
-import { readInputFile, writeFileAtomic } from '../util/files.js';
+import { readInputFile, writeFilesAtomic } from '../util/files.js';
 import { Output } from './output.js';
 import { redactSecrets } from './redact.js';
 
@@ -92,8 +92,10 @@ export function registerCommands(program: Command): void {
       for (const c of result.changes) {
         out.note(`${c.path} (${c.image}): ${c.field} ${c.from === undefined ? 'filled in' : `updated from ${JSON.stringify(c.from)}`} as ${JSON.stringify(c.to)}`);
       }
-      if (opts.bundle) await writeFileAtomic(opts.bundle, result.bundleBytes);
-      if (opts.relocationMap) await writeFileAtomic(opts.relocationMap, serializeRelocationMap(result.relocationMap));
+      await writeFilesAtomic([
+        ...(opts.bundle ? [{ path: opts.bundle as string, data: result.bundleBytes }] : []),
+        ...(opts.relocationMap ? [{ path: opts.relocationMap as string, data: serializeRelocationMap(result.relocationMap) }] : []),
+      ]);
       out.note(`pushed ${destination.display} (${result.stats.objectsCopied} copied, ${result.stats.mounts} mounted, ${result.stats.objectsSkipped} already there)`);
       out.result(result.index.digest);
       out.data({
@@ -119,8 +121,10 @@ export function registerCommands(program: Command): void {
       const source = await openLocation(ref, client, { create: false });
       const pulled = await pullBundle(source.target, source.digest ?? source.tag!, source.relocationName);
       for (const f of pulled.unknownFields) out.warn(`${ref}: bundle has unknown field ${f}`);
-      await writeFileAtomic(opts.bundle, pulled.bundleBytes);
-      await writeFileAtomic(opts.relocationMap, serializeRelocationMap(pulled.relocationMap));
+      await writeFilesAtomic([
+        { path: opts.bundle, data: pulled.bundleBytes },
+        { path: opts.relocationMap, data: serializeRelocationMap(pulled.relocationMap) },
+      ]);
       out.note(`pulled ${pulled.bundle.name}@${pulled.bundle.version} from ${source.display} -> ${opts.bundle}, ${opts.relocationMap}`);
       out.result(pulled.index.digest);
       out.data({ source: source.display, digest: pulled.index.digest, bundle: opts.bundle, relocationMap: pulled.relocationMap });

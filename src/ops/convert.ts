@@ -3,7 +3,7 @@ import { mkdir } from 'node:fs/promises';
 import { convertBundle, type Bundle, type ConvertedBundle } from '../cnab/index.js';
 import type { Reference } from '../oci/reference.js';
 import { imageSlots } from '../transfer/fixup.js';
-import { writeFileAtomic } from '../util/files.js';
+import { writeFilesAtomic } from '../util/files.js';
 
 /**
  * The offline dry run of push: the exact config blob, config manifest and index that push would
@@ -22,7 +22,9 @@ export const CONVERT_FILES = { config: 'bundle.json', configManifest: 'config-ma
 
 export async function writeConverted(converted: ConvertedBundle, dir: string): Promise<void> {
   await mkdir(dir, { recursive: true });
-  await writeFileAtomic(join(dir, CONVERT_FILES.config), converted.config.bytes);
-  await writeFileAtomic(join(dir, CONVERT_FILES.configManifest), converted.configManifest.bytes);
-  await writeFileAtomic(join(dir, CONVERT_FILES.index), converted.index.bytes);
+  await writeFilesAtomic([
+    { path: join(dir, CONVERT_FILES.config), data: converted.config.bytes },
+    { path: join(dir, CONVERT_FILES.configManifest), data: converted.configManifest.bytes },
+    { path: join(dir, CONVERT_FILES.index), data: converted.index.bytes },
+  ]);
 }
