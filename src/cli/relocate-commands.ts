@@ -136,11 +136,17 @@ export function registerRelocateCommands(program: Command): void {
     });
 }
 
-/** Open a location, run `body`, and always remove the temporary files an archive needed. */
+/**
+ * Open a location, run `body`, and always remove the temporary files an archive needed; after a
+ * failure, a layout directory created for this run goes too.
+ */
 async function withLocation(input: string, client: RegistryClient, options: TransferLocationOptions, body: (loc: TransferLocation) => Promise<void>): Promise<void> {
   const loc = await openTransferLocation(input, client, options);
   try {
     await body(loc);
+  } catch (err) {
+    await loc.abandon();
+    throw err;
   } finally {
     await loc.dispose();
   }

@@ -1,4 +1,4 @@
-import { stat } from 'node:fs/promises';
+import { rm, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { OciLayout } from '../content/layout.js';
 import { parseLocation } from '../content/location.js';
@@ -18,6 +18,8 @@ export interface TransferLocation {
   location: OpenedLocation;
   finish(): Promise<void>;
   dispose(): Promise<void>;
+  /** After a failure: remove a layout directory this run created, so nothing is left behind. */
+  abandon(): Promise<void>;
 }
 
 /** Same stand-in repository as for layouts: the converter only needs "the" repository. */
@@ -38,8 +40,10 @@ export async function openTransferLocation(input: string, client: RegistryClient
   const named = loc.kind === 'registry' ? Boolean(loc.reference.tag ?? loc.reference.digest) : loc.tag !== undefined;
   const untag = (location: OpenedLocation): OpenedLocation => (options.defaultTag === false && !named ? { ...location, tag: undefined } : location);
   if (loc.kind !== 'archive') {
+    const created = loc.kind === 'layout' && options.create && !(await stat(loc.dir).catch(() => undefined));
     const location = untag(await openLocation(input, client, { create: options.create }));
-    return { location, finish: async () => {}, dispose: async () => {} };
+    const abandon = created && loc.kind === 'layout' ? () => rm(loc.dir, { recursive: true, force: true }) : async () => {};
+    return { location, finish: async () => {}, dispose: async () => {}, abandon };
   }
   if (options.create && !(await stat(dirname(loc.file)).catch(() => undefined))?.isDirectory()) {
     throw new InputError(`${input}: directory ${dirname(loc.file)} does not exist`);
@@ -63,6 +67,7 @@ export async function openTransferLocation(input: string, client: RegistryClient
       location: untag(location),
       finish: options.create ? () => writeTarFile(work, loc.file) : async () => {},
       dispose,
+      abandon: async () => {}, // the archive file is only written by finish
     };
   } catch (err) {
     await dispose();

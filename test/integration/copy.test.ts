@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -272,6 +273,19 @@ describe('cnab-oci copy', () => {
     }
     const tags = await skopeo('list-tags', '--tls-verify=false', `docker://${b.host}/bad/shop`).then((r) => JSON.parse(r.stdout).Tags, () => []);
     expect(tags).toEqual([]);
+  });
+
+  it('leaves no layout directory behind when a copy into a new one fails, and keeps one that was there', async () => {
+    const fresh = join(work, 'never-made');
+    const failed = await runCli(['copy', `${a.host}/acme/shop:no-such-tag`, `oci:${fresh}:x`]);
+    expect(failed.code, failed.stderr).toBe(1);
+    expect(existsSync(fresh)).toBe(false);
+    const kept = join(work, 'kept-layout');
+    const made = await runCli(['copy', src.bundleRef, `oci:${kept}:ok`]);
+    expect(made.code, made.stderr).toBe(0);
+    const again = await runCli(['copy', `${a.host}/acme/shop:no-such-tag`, `oci:${kept}:x`]);
+    expect(again.code, again.stderr).toBe(1);
+    expect(existsSync(join(kept, 'index.json'))).toBe(true);
   });
 
   // Last: it stops the source registry.
