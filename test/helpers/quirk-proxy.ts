@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { Socket } from 'node:net';
 
 /**
@@ -33,6 +34,8 @@ export interface QuirkOptions {
    * the spec allows), 404 refuses the request outright.
    */
   mountAnswer?: 202 | 404;
+  /** Serve the registry's own origin over HTTPS with this certificate (PEM); upload sessions stay plain HTTP. */
+  tls?: { cert: string; key: string };
 }
 
 export interface QuirkLogEntry {
@@ -145,7 +148,7 @@ export async function startQuirkProxy(upstream: string, options: QuirkOptions): 
     if (body) up.end(body);
     else req.pipe(up);
   };
-  const server: Server = createServer(handle(false));
+  const server: Server = options.tls ? createHttpsServer(options.tls, handle(false)) : createServer(handle(false));
   const uploadServer: Server = createServer(handle(true));
   for (const srv of [server, uploadServer]) {
     srv.on('connection', (s: Socket) => {

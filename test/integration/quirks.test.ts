@@ -7,6 +7,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseReference } from '../../src/oci/reference.js';
 import { RegistryClient } from '../../src/registry/client.js';
+import { makePki } from '../helpers/certs.js';
 import { runCli } from '../helpers/cli.js';
 import { pushImage } from '../helpers/images.js';
 import { startQuirkProxy, type QuirkOptions, type QuirkProxy } from '../helpers/quirk-proxy.js';
@@ -173,6 +174,35 @@ describe.concurrent('registry quirks', () => {
     // The registry's own origin did get (and need) the credentials.
     expect(p.log.some((e) => e.status === 401)).toBe(true);
     expect(p.log.some((e) => e.method === 'PUT' && e.status === 201)).toBe(true);
+  });
+
+  it('an HTTPS registry whose upload sessions point at plain HTTP is refused before a byte or a credential goes there', async () => {
+    const pkiDir = join(work, 'pki');
+    await mkdir(pkiDir, { recursive: true });
+    const pki = await makePki(pkiDir, '127.0.0.1');
+    const password = 'd0wngrade-pa55';
+    const p = await startQuirkProxy(registry.host, {
+      crossOriginUploads: true,
+      requireBasic: { username: 'eve', password },
+      tls: { cert: await readFile(pki.serverCert, 'utf8'), key: await readFile(pki.serverKey, 'utf8') },
+    });
+    try {
+      const dir = join(work, 'downgrade-config');
+      await mkdir(dir, { recursive: true });
+      await writeFile(join(dir, 'config.json'), JSON.stringify({ auths: { [p.host]: { auth: Buffer.from(`eve:${password}`).toString('base64') } } }));
+      const fixtures = join(import.meta.dirname, '..', '..', 'fixtures');
+      const res = await runCli(['--ca-file', pki.caCert, 'push', join(fixtures, 'bundle.json'), '--target', `${p.host}/quirks/downgrade:1`, '--images-from', `oci:${join(fixtures, 'images')}`], {
+        env: { ...env, DOCKER_CONFIG: dir },
+      });
+      expect(res.code, res.stderr).toBe(1);
+      expect(res.stderr).toMatch(/plain-HTTP location .* for an HTTPS registry; refused/);
+      expect(res.stderr).not.toContain(password);
+      // The HTTPS origin was used (and asked for credentials); the plain-HTTP one never heard from us.
+      expect(p.log.some((e) => e.method === 'POST' && e.path.endsWith('/blobs/uploads/'))).toBe(true);
+      expect(p.uploadLog).toEqual([]);
+    } finally {
+      await p.stop();
+    }
   });
 
   for (const answer of [202, 404] as const) {
