@@ -238,7 +238,7 @@ function issueMessage(issue: Issue & { path: PathSeg[] }, root: unknown): string
   const value = valueAt(root, issue.path);
   switch (issue.code) {
     case 'invalid_type':
-      if (value === undefined) return 'is required';
+      if (value === undefined) return `is required${typoHint(valueAt(root, issue.path.slice(0, -1)), issue.path.at(-1))}`;
       return `expected ${EXPECTED_NAMES[issue.expected] ?? issue.expected}, got ${jsonTypeOf(value)}`;
     case 'invalid_union':
       // The only unions in the schema are in definitions: a sub-schema, or `type`.
@@ -253,6 +253,24 @@ function issueMessage(issue: Issue & { path: PathSeg[] }, root: unknown): string
     default:
       return issue.message;
   }
+}
+
+/** ` (found "invocationImage": a typo?)` when the object has a key one or two edits from the missing one. */
+function typoHint(parent: unknown, missing: PathSeg | undefined): string {
+  if (typeof missing !== 'string' || typeof parent !== 'object' || parent === null || Array.isArray(parent)) return '';
+  const near = Object.keys(parent).find((k) => k !== missing && editDistance(k.toLowerCase(), missing.toLowerCase()) <= 2);
+  return near === undefined ? '' : ` (found ${JSON.stringify(near)}: a typo?)`;
+}
+
+/** Levenshtein distance, for field names (short strings). */
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) row[j] = Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = row;
+  }
+  return prev[b.length]!;
 }
 
 /** Deeper than this is refused: far beyond any real bundle, and well within what the recursive steps after it (validation, canonical JSON) can take. */

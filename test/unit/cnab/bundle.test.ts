@@ -44,6 +44,8 @@ describe('parseBundle errors: one line naming the file and the first problem', (
     ['image not a string', { ...base, invocationImages: [{ image: 42 }] }, 'bundle.json: invocationImages[0].image: expected string, got integer'],
     ['missing name', { ...base, name: undefined }, 'bundle.json: name: is required'],
     ['missing invocationImages', { ...base, invocationImages: undefined }, 'bundle.json: invocationImages: is required'],
+    ['misspelled invocationImages', { ...base, invocationImages: undefined, invocationImage: base.invocationImages }, 'bundle.json: invocationImages: is required (found "invocationImage": a typo?)'],
+    ['misspelled component image', { ...base, images: { web: { Imag: 'x' } } }, 'bundle.json: images.web.image: is required (found "Imag": a typo?)'],
     ['negative size', { ...base, invocationImages: [{ image: 'a', size: -1 }] }, 'bundle.json: invocationImages[0].size: must be >= 0'],
     ['fractional size', { ...base, invocationImages: [{ image: 'a', size: 1.5 }] }, 'bundle.json: invocationImages[0].size: expected integer, got number'],
     ['version latest', { ...base, version: 'latest' }, 'bundle.json: version: "latest" does not match the pattern'],
