@@ -2,6 +2,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { CnabOciError, InputError } from '../oci/errors.js';
 import { registerAuthCommands } from './auth-commands.js';
+import { registerCnrCommands } from './cnr-commands.js';
 import { registerCommands } from './commands.js';
 import { registerRelocateCommands } from './relocate-commands.js';
 import { redactSecrets } from './redact.js';
@@ -22,6 +23,7 @@ const program = new Command('cnab-oci')
 registerCommands(program);
 registerRelocateCommands(program);
 registerAuthCommands(program);
+registerCnrCommands(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -195,6 +195,11 @@ export class OciLayout implements Target {
     });
   }
 
+  /** Remove a tag from index.json (the content stays: other tags or indexes may share it). */
+  async untag(reference: string): Promise<void> {
+    await this.updateIndex((manifests) => manifests.filter((m) => m.annotations?.[REF_NAME_ANNOTATION] !== reference));
+  }
+
   private updateIndex(change: (manifests: Descriptor[]) => Descriptor[]): Promise<void> {
     const key = resolvePath(this.dir);
     const run = (indexQueues.get(key) ?? Promise.resolve()).then(async () => {

@@ -1,7 +1,7 @@
 import type { Reference } from '../oci/reference.js';
 import { Authenticator } from './auth.js';
 import { anonymous, type CredentialStore } from './credentials.js';
-import { Repository } from './repository.js';
+import { Repository, type CatalogOptions } from './repository.js';
 import { Transport, type TransportOptions } from './transport.js';
 
 export interface RegistryClientOptions extends TransportOptions {
@@ -47,6 +47,15 @@ export class RegistryClient {
   /** Check that a registry answers and that the credentials are accepted (what `login` does). */
   async ping(registry: string): Promise<void> {
     await Repository.ping(this, registry);
+  }
+
+  /**
+   * The repositories of a registry (`/v2/_catalog`, every page), only those at or under
+   * `prefix` when given. A registry without the catalog API (or not for these credentials)
+   * gives a RegistryError that says so.
+   */
+  catalog(registry: string, options?: CatalogOptions): Promise<string[]> {
+    return Repository.catalog(this, registry, options);
   }
 
   close(): Promise<void> {

@@ -13,8 +13,8 @@ export interface RegistryErrorDetail {
 
 /** A registry answered with a status we cannot go on from. `status` is the HTTP status. */
 export class RegistryError extends CnabOciError {
-  constructor(message: string, readonly status: number, readonly codes: string[] = []) {
-    super(message);
+  constructor(message: string, readonly status: number, readonly codes: string[] = [], options?: { cause?: unknown }) {
+    super(message, options);
   }
 }
 
@@ -45,7 +45,7 @@ const MANIFEST_REJECTION_CODES = new Set(['MANIFEST_INVALID', 'UNSUPPORTED']);
  * registry repository (`localhost:5000/acme/app manifest 1.0`). Bodies are cut short: some
  * registries answer with whole HTML pages.
  */
-export function errorForResponse(what: string, status: number, bodyText: string, action: 'read' | 'write' | 'manifest-write' = 'read'): CnabOciError {
+export function errorForResponse(what: string, status: number, bodyText: string, action: 'read' | 'write' | 'manifest-write' | 'delete' = 'read'): CnabOciError {
   const details = parseErrorBody(bodyText) ?? [];
   const codes = details.map((d) => d.code ?? '').filter(Boolean);
   const summary = details.length > 0
@@ -55,6 +55,10 @@ export function errorForResponse(what: string, status: number, bodyText: string,
   if (status === 404 && action === 'read') return new NotFoundError(`${what}: not found${suffix}`);
   if (status === 404 && codes.includes('NAME_UNKNOWN')) {
     return new RegistryError(`${what}: the repository does not exist${suffix}; this registry does not create repositories on push (Amazon ECR does not): create the repository first`, status, codes);
+  }
+  // Distribution answers 405 UNSUPPORTED unless deletes are switched on; others 405 alone.
+  if (action === 'delete' && (status === 405 || codes.includes('UNSUPPORTED'))) {
+    return new RegistryError(`${what}: the registry does not allow deleting manifests (HTTP ${status}${summary ? `, ${summary}` : ''}); distribution (registry:2) needs storage.delete.enabled: true (REGISTRY_STORAGE_DELETE_ENABLED=true)`, status, codes);
   }
   if (status === 401) return new AuthError(`${what}: authentication required or failed${suffix}; check your credentials (docker login)`, status, codes);
   if (status === 403) return new AuthError(`${what}: access denied${suffix}`, status, codes);

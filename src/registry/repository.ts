@@ -3,22 +3,42 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Mountable, ReadOnlyTarget, Target } from '../content/target.js';
 import { MAX_MANIFEST_SIZE, readAll } from '../content/read.js';
 import { digestOf, isDigest, parseDigest, verifyingStream } from '../oci/digest.js';
-import { DigestMismatchError, InvalidContentError, isTransientError, NotFoundError } from '../oci/errors.js';
+import { DigestMismatchError, InvalidContentError, InvalidDigestError, isTransientError, NotFoundError } from '../oci/errors.js';
 import { MANIFEST_ACCEPT, isManifestLike } from '../oci/mediatypes.js';
 import type { Descriptor } from '../oci/schemas.js';
 import type { RegistryClient } from './client.js';
 import { AuthError, ConnectionError, errorForResponse, RegistryError } from './errors.js';
 import { header, type Response, type SendOptions } from './transport.js';
 
-type Access = 'pull' | 'push';
+type Access = 'pull' | 'push' | 'delete';
 
 /** Blobs up to this size are read and uploaded whole (in memory), so any failure can start them again. */
 const MAX_BUFFERED_BLOB = 4 * 1024 * 1024;
+
+/** Entries per page of tags/list and _catalog: distribution refuses more (its catalog.maxentries) with 400. */
+const DEFAULT_PAGE_SIZE = 1000;
+
+/** The token scope of the catalog (distribution's `registry:catalog:*`). */
+const CATALOG_SCOPE = 'registry:catalog:*';
 
 interface CallOptions extends SendOptions {
   access: Access;
   /** Other repositories the request reads from (cross-repository mount). */
   alsoPull?: string[];
+  /** Token scopes to ask for instead of the repository's (the catalog belongs to no repository). */
+  scopes?: string[];
+  /** `pathOrUrl` is a path from the origin (`/v2/`), not one under `/v2/<name>`. */
+  absolutePath?: boolean;
+}
+
+export interface ListOptions {
+  /** Entries asked for per page (`n`); default 1000. */
+  pageSize?: number;
+}
+
+export interface CatalogOptions extends ListOptions {
+  /** Only this repository and those under `prefix/` (`apps/team`: `apps/team`, `apps/team/web`, not `apps/teamx`). */
+  prefix?: string;
 }
 
 /**
@@ -222,28 +242,119 @@ export class Repository implements Target, Mountable {
     return false;
   }
 
-  /** List every tag, following the `Link` header's pages. */
-  async tags(): Promise<string[]> {
-    const tags: string[] = [];
-    let path: string | undefined = '/tags/list?n=1000';
-    while (path) {
-      const res = await this.call(path, { method: 'GET', access: 'pull' });
-      if (res.statusCode !== 200) await this.fail(res, `${this.location} tags`);
-      const body = (await res.body.json()) as { tags?: unknown };
-      if (Array.isArray(body.tags)) tags.push(...body.tags.filter((t): t is string => typeof t === 'string'));
-      const link = header(res, 'link')?.match(/<([^>]+)>\s*;\s*rel="?next"?/);
-      path = link?.[1];
+  /**
+   * A tag's (or digest's) descriptor from one HEAD, or undefined when it does not exist: the
+   * cheap way to tell whether a tag moved. No bytes come back to hash, so the digest is the
+   * registry's Docker-Content-Digest (fetch still verifies content against it). Without a
+   * usable header or manifest type, one GET (resolve) tells instead.
+   */
+  async probe(reference: string): Promise<Descriptor | undefined> {
+    const what = this.describe(reference);
+    const res = await this.call(`/manifests/${reference}`, { method: 'HEAD', access: 'pull', headers: { accept: MANIFEST_ACCEPT } });
+    await res.body.dump();
+    if (res.statusCode === 404) return undefined;
+    // The body is gone (HEAD has none): reading it again would crash undici.
+    if (res.statusCode !== 200) throw errorForResponse(what, res.statusCode, '');
+    const mediaType = contentType(res);
+    const digest = header(res, 'docker-content-digest');
+    const size = Number(header(res, 'content-length'));
+    const usable = mediaType && isManifestLike(mediaType) && digest && isDigest(digest) && (!isDigest(reference) || digest === reference);
+    if (usable && Number.isSafeInteger(size) && size > 0) return { mediaType, digest, size };
+    this.client.transport.log(`${what}: HEAD gave no usable digest or manifest type; asking with GET`);
+    return this.resolve(reference).catch((err: unknown) => {
+      if (err instanceof NotFoundError) return undefined; // deleted between the two requests
+      throw err;
+    });
+  }
+
+  /**
+   * Delete a manifest by digest: true when deleted, false when it was not there (or a retry
+   * found it gone after a first try whose answer was lost). Registries untag what pointed at
+   * it (distribution removes every tag of that digest); blobs stay until garbage collection.
+   */
+  async deleteManifest(digest: string): Promise<boolean> {
+    // A tag here would delete whatever manifest the tag happens to name now, or be refused.
+    if (!isDigest(digest)) throw new InvalidDigestError(digest);
+    const res = await this.call(`/manifests/${digest}`, { method: 'DELETE', access: 'delete' });
+    // Whatever the answer, bytes held here are no proof that the registry still has them.
+    this.manifests.delete(digest);
+    if (res.statusCode === 202 || res.statusCode === 200 || res.statusCode === 204) {
+      await res.body.dump();
+      return true;
     }
-    return tags;
+    if (res.statusCode === 404) {
+      await res.body.dump();
+      return false;
+    }
+    return this.fail(res, this.describe(digest), 'delete');
+  }
+
+  /**
+   * List every tag, following the `Link` header's pages (`pageSize` tags a page; distribution
+   * 2.8 ignores it and sends one page, distribution 3 and most others page).
+   */
+  async tags(options: ListOptions = {}): Promise<string[]> {
+    const n = pageSize(options.pageSize);
+    return this.list(`/v2/${this.name}/tags/list?n=${n}`, 'tags', { method: 'GET', access: 'pull' }, `${this.location} tags`);
+  }
+
+  /**
+   * Every item of a paginated list (`tags`, `repositories`): GET `first` (a path from the
+   * origin), then each `Link: <...>; rel="next"` page, resolved against the page it came with.
+   */
+  private async list(first: string, key: 'tags' | 'repositories', opts: CallOptions, what: string): Promise<string[]> {
+    const items: string[] = [];
+    const seen = new Set<string>();
+    let page: URL | undefined = new URL(first, await this.client.transport.origin(this.registry));
+    while (page) {
+      // A registry whose links go round in circles would otherwise be listed forever.
+      if (seen.has(page.href)) throw new RegistryError(`${what}: the registry's next-page link leads back to a page already read (${page.pathname}${page.search})`, 0);
+      seen.add(page.href);
+      const res = await this.call(page.href, opts);
+      if (res.statusCode !== 200) await this.fail(res, what);
+      const text = await res.body.text();
+      let body: Record<string, unknown> | null;
+      try {
+        body = JSON.parse(text) as Record<string, unknown> | null;
+      } catch {
+        throw new RegistryError(`${what}: the registry answered with something that is not JSON`, res.statusCode);
+      }
+      const values = body?.[key];
+      if (Array.isArray(values)) items.push(...values.filter((v): v is string => typeof v === 'string'));
+      page = nextPage(res.headers.link, page, what);
+    }
+    return items;
   }
 
   /** GET /v2/ with credentials: proves the registry answers and accepts them. */
   static async ping(client: RegistryClient, registry: string): Promise<void> {
     const repo = new Repository(client, registry, '');
-    const res = await repo.call('/v2/', { method: 'GET', access: 'pull', absolutePath: true } as CallOptions);
+    const res = await repo.call('/v2/', { method: 'GET', access: 'pull', absolutePath: true });
     await res.body.dump();
     if (res.statusCode === 401) throw new AuthError(`${registry}: credentials missing or refused`, 401);
     if (res.statusCode !== 200) throw new RegistryError(`${registry}: /v2/ answered HTTP ${res.statusCode}`, res.statusCode);
+  }
+
+  /**
+   * The repositories of a registry (GET /v2/_catalog, every page), or those under `prefix`.
+   * Filtered here: the API has no prefix query, and not every registry sorts its answer.
+   */
+  static async catalog(client: RegistryClient, registry: string, options: CatalogOptions = {}): Promise<string[]> {
+    const repo = new Repository(client, registry, '');
+    const n = pageSize(options.pageSize);
+    const what = `${registry} catalog`;
+    let names: string[];
+    try {
+      names = await repo.list(`/v2/_catalog?n=${n}`, 'repositories', { method: 'GET', access: 'pull', scopes: [CATALOG_SCOPE] }, what);
+    } catch (err) {
+      // Docker Hub, GHCR, ECR and others have no catalog, or none for these credentials:
+      // 404, or 401/403 even with a fresh token for registry:catalog:*.
+      if (err instanceof NotFoundError || (err instanceof AuthError && (err.status === 401 || err.status === 403))) throw catalogUnavailable(registry, what, err);
+      throw err;
+    }
+    const prefix = options.prefix?.replace(/\/+$/, '');
+    if (!prefix) return names;
+    return names.filter((name) => name === prefix || name.startsWith(`${prefix}/`));
   }
 
   private async putManifest(desc: Descriptor, content: Readable | Uint8Array, reference: string): Promise<void> {
@@ -504,7 +615,7 @@ export class Repository implements Target, Mountable {
   }
 
   /** Send an API request with the authorization it needs, answering one 401 challenge. */
-  private async call(pathOrUrl: string, opts: CallOptions & { absolutePath?: boolean }): Promise<Response> {
+  private async call(pathOrUrl: string, opts: CallOptions): Promise<Response> {
     const transport = this.client.transport;
     const origin = await transport.origin(this.registry);
     const absolute = /^https?:\/\//.test(pathOrUrl);
@@ -515,7 +626,7 @@ export class Repository implements Target, Mountable {
       throw new RegistryError(`${this.location}: registry sent a plain-HTTP location (${target.origin}) for an HTTPS registry; refused`, 0);
     }
     const ours = target.origin === origin;
-    const scopes = this.name ? [`repository:${this.name}:${opts.access === 'push' ? 'pull,push' : 'pull'}`, ...(opts.alsoPull ?? []).map((n) => `repository:${n}:pull`)] : [];
+    const scopes = opts.scopes ?? (this.name ? [`repository:${this.name}:${ACTIONS[opts.access]}`, ...(opts.alsoPull ?? []).map((n) => `repository:${n}:pull`)] : []);
     const sent = ours ? await this.client.auth.authorization(this.registry, scopes) : undefined;
     const send = (authorization: string | undefined): Promise<Response> =>
       transport.send(url, { ...opts, headers: { ...opts.headers, ...(authorization ? { authorization } : {}) } });
@@ -532,7 +643,7 @@ export class Repository implements Target, Mountable {
     throw await this.client.auth.refused(this.registry, header(retried, 'www-authenticate'), scopes);
   }
 
-  private async fail(res: Response, what: string, action: 'read' | 'write' = 'read'): Promise<never> {
+  private async fail(res: Response, what: string, action: 'read' | 'write' | 'delete' = 'read'): Promise<never> {
     const text = res.statusCode === 404 || res.statusCode >= 400 ? await res.body.text().catch(() => '') : '';
     throw errorForResponse(what, res.statusCode, text, action);
   }
@@ -540,6 +651,47 @@ export class Repository implements Target, Mountable {
   private describe(reference: string): string {
     return isDigest(reference) ? `${this.location}@${reference}` : `${this.location}:${reference}`;
   }
+}
+
+/** The actions a token must grant, per kind of request (distribution asks `delete` for DELETE). */
+const ACTIONS: Record<Access, string> = { pull: 'pull', push: 'pull,push', delete: 'delete' };
+
+function pageSize(value: number | undefined): number {
+  const n = value ?? DEFAULT_PAGE_SIZE;
+  if (!Number.isSafeInteger(n) || n < 1) throw new RangeError(`page size must be a positive integer, not ${value}`);
+  return n;
+}
+
+/**
+ * The next page named by a `Link` header (`<url>; rel="next"`, RFC 8288), resolved against the
+ * page it came with: distribution sends an absolute path (`</v2/acme/app/tags/list?last=x&n=2>`),
+ * others a full URL. A link to another origin is refused: the credentials are for this one.
+ */
+export function nextPage(link: string | string[] | undefined, page: URL, what: string): URL | undefined {
+  const value = Array.isArray(link) ? link.join(', ') : link;
+  if (!value) return undefined;
+  for (const m of value.matchAll(/<([^>]*)>([^<]*)/g)) {
+    const rel = /;\s*rel\s*=\s*(?:"([^"]*)"|([^\s;,]+))/i.exec(m[2]!);
+    if (!(rel?.[1] ?? rel?.[2] ?? '').toLowerCase().split(/\s+/).includes('next')) continue;
+    let next: URL;
+    try {
+      next = new URL(m[1]!, page);
+    } catch {
+      throw new RegistryError(`${what}: the registry sent a next-page link that is not a URL (${JSON.stringify(m[1])})`, 0);
+    }
+    if (next.origin !== page.origin) throw new RegistryError(`${what}: the registry sent a next-page link to another origin (${next.origin}); refused`, 0);
+    return next;
+  }
+  return undefined;
+}
+
+/** A registry without a catalog, or without one for these credentials: one error, whatever the status. */
+function catalogUnavailable(registry: string, what: string, err: NotFoundError | AuthError): RegistryError {
+  const status = err instanceof AuthError ? err.status : 404;
+  const reason = [`${what}: `, `${registry}: `].reduce((m, p) => (m.startsWith(p) ? m.slice(p.length) : m), err.message);
+  const message = `${registry}: the registry does not offer the catalog API${status === 404 ? '' : ' to these credentials'} (GET /v2/_catalog: HTTP ${status}, ${reason})`;
+  const codes = err instanceof AuthError ? err.codes : [];
+  return status === 404 ? new RegistryError(message, status, codes, { cause: err }) : new AuthError(message, status, codes, { cause: err });
 }
 
 /** The registry forgot the upload session (after a half-received request, or a commit it already did). */

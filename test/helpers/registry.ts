@@ -29,6 +29,8 @@ export interface RegistryOptions {
   bindAddress?: string;
   /** Token auth: realm URL, service, issuer and the PEM bundle whose key signs tokens. */
   token?: { realm: string; service: string; issuer: string; rootCertBundleFile: string };
+  /** Allow deleting manifests (storage.delete.enabled); default true. Distribution's own default is false. */
+  deletes?: boolean;
 }
 
 export async function startRegistry(options: RegistryOptions = {}): Promise<TestRegistry> {
@@ -77,7 +79,7 @@ async function writeConfig(dir: string, port: number, options: RegistryOptions):
     '  filesystem:',
     `    rootdirectory: ${join(dir, 'storage')}`,
     '  delete:',
-    '    enabled: true',
+    `    enabled: ${options.deletes ?? true}`,
     'http:',
     `  addr: ${options.bindAddress ?? '127.0.0.1'}:${port}`,
     '  secret: cnab-oci-test-secret',
@@ -190,7 +192,10 @@ async function dockerEngineReachable(): Promise<boolean> {
 async function startContainer(options: RegistryOptions): Promise<TestRegistry> {
   const { GenericContainer, Wait } = await import('testcontainers');
   const dir = await mkdtemp(join(tmpdir(), 'cnab-oci-registry-'));
-  let container = new GenericContainer('registry:2').withExposedPorts(5000).withWaitStrategy(Wait.forHttp('/v2/', 5000).forStatusCodeMatching((s) => s === 200 || s === 401));
+  let container = new GenericContainer('registry:2')
+    .withExposedPorts(5000)
+    .withEnvironment({ REGISTRY_STORAGE_DELETE_ENABLED: String(options.deletes ?? true) })
+    .withWaitStrategy(Wait.forHttp('/v2/', 5000).forStatusCodeMatching((s) => s === 200 || s === 401));
   if (options.htpasswd) {
     const entries = Object.entries(options.htpasswd).map(([user, pw]) => `${user}:${bcrypt.hashSync(pw, 4)}`);
     container = container

@@ -1,0 +1,138 @@
+import { createHash } from 'node:crypto';
+import { posix } from 'node:path';
+import { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip } from 'node:zlib';
+import * as tar from 'tar-stream';
+import { parse as parseYaml } from 'yaml';
+import { safeEntryPath } from '../../content/tar.js';
+import { invalidParameters } from './errors.js';
+
+/** What a package blob (a .tar.gz) holds, read without touching a disk. */
+export interface PackageContent {
+  /** The CNR digest: bare hex SHA-256 of the gunzipped tar. */
+  digest: string;
+  /** Bytes of the gzip stream (the API's `size`). */
+  size: number;
+  unpackedSize: number;
+  /** Set when the archive is a Helm chart: one top directory holding `Chart.yaml`. */
+  chart?: ChartMetadata;
+}
+
+/** Chart.yaml, as Helm marshals it into its OCI config (`application/vnd.cncf.helm.config.v1+json`). */
+export type ChartMetadata = Record<string, unknown> & { name: string; version: string };
+
+export interface InspectOptions {
+  /** Refuse archives that unpack to more than this (a gzip bomb); default 512 MiB. */
+  maxUnpackedSize?: number;
+}
+
+export const DEFAULT_MAX_UNPACKED = 512 * 1024 * 1024;
+const MAX_CHART_YAML = 1024 * 1024;
+
+/**
+ * Check that `blob` is a gzipped tar whose every entry stays inside the archive (no absolute
+ * paths, no `..`, no link pointing out), and compute its CNR digest. Anything else is a 422
+ * naming the problem: the reference answers these with a 500.
+ */
+export async function inspectPackage(blob: Uint8Array, options: InspectOptions = {}): Promise<PackageContent> {
+  const limit = options.maxUnpackedSize ?? DEFAULT_MAX_UNPACKED;
+  if (blob.length < 2 || blob[0] !== 0x1f || blob[1] !== 0x8b) throw invalidParameters('blob is not gzip data (a .tar.gz package is expected)');
+  const hash = createHash('sha256');
+  let unpackedSize = 0;
+  const tops = new Set<string>();
+  let chartYaml: Buffer | undefined;
+  let entries = 0;
+  const extract = tar.extract();
+  const counting = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      unpackedSize += chunk.length;
+      if (unpackedSize > limit) return done(invalidParameters(`package unpacks to more than ${limit} bytes (--max-unpacked)`));
+      hash.update(chunk);
+      done(null, chunk);
+    },
+  });
+  const reading = (async () => {
+    for await (const entry of extract) {
+      entries++;
+      const header = entry.header;
+      const path = checkedPath(header.name);
+      checkLink(path, header);
+      if (path !== '') tops.add(path.split('/')[0]!);
+      const isChartYaml = header.type === 'file' && /^[^/]+\/Chart\.yaml$/.test(path);
+      if (isChartYaml && (header.size ?? 0) <= MAX_CHART_YAML) chartYaml = await readEntry(entry as unknown as AsyncIterable<Buffer>);
+      else entry.resume();
+    }
+  })();
+  try {
+    await Promise.all([pipeline(Readable.from([blob]), createGunzip(), counting, extract), reading]);
+  } catch (err) {
+    extract.destroy();
+    if ((err as { status?: number }).status === 422) throw err;
+    throw invalidParameters(`blob is not a gzipped tar archive (${oneLine(err)})`);
+  }
+  if (entries === 0) throw invalidParameters('package archive is empty');
+  const content: PackageContent = { digest: hash.digest('hex'), size: blob.length, unpackedSize };
+  const chart = tops.size === 1 && chartYaml ? chartMetadata(chartYaml) : undefined;
+  if (chart) content.chart = chart;
+  return content;
+}
+
+function checkedPath(name: string): string {
+  try {
+    return safeEntryPath(name, 'package');
+  } catch (err) {
+    throw invalidParameters((err as Error).message);
+  }
+}
+
+/** Links may point only inside the archive: a hard link names an entry, a symlink resolves from its own directory. */
+function checkLink(path: string, header: tar.Header): void {
+  if (header.type !== 'symlink' && header.type !== 'link') return;
+  const target = header.linkname ?? '';
+  const resolved = header.type === 'link' ? posix.normalize(target) : posix.normalize(posix.join(posix.dirname(path), target));
+  if (target.startsWith('/') || resolved === '..' || resolved.startsWith('../')) {
+    throw invalidParameters(`package: refusing entry ${JSON.stringify(header.name)}: ${header.type} to ${JSON.stringify(target)} points outside the archive`);
+  }
+}
+
+async function readEntry(entry: AsyncIterable<Buffer>): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const part of entry) parts.push(part);
+  return Buffer.concat(parts);
+}
+
+/**
+ * Chart.yaml as Helm's config: the fields of Helm's chart metadata, in its order, empty ones
+ * left out (Go's omitempty). Undefined when it does not parse or lacks a name or version: such
+ * an archive is not a chart Helm could load.
+ */
+const CHART_FIELDS = ['name', 'home', 'sources', 'version', 'description', 'keywords', 'maintainers', 'icon', 'apiVersion', 'condition', 'tags', 'appVersion', 'deprecated', 'annotations', 'kubeVersion', 'dependencies', 'type'];
+
+export function chartMetadata(yamlText: Buffer | string): ChartMetadata | undefined {
+  let doc: unknown;
+  try {
+    doc = parseYaml(yamlText.toString(), { maxAliasCount: 100 });
+  } catch {
+    return undefined;
+  }
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) return undefined;
+  const source = doc as Record<string, unknown>;
+  const out: Record<string, unknown> = {};
+  for (const field of CHART_FIELDS) {
+    const value = field === 'version' || field === 'appVersion' ? scalarText(source[field]) : source[field];
+    if (value === undefined || value === null || value === '' || value === false || (Array.isArray(value) && value.length === 0)) continue;
+    out[field] = value;
+  }
+  if (typeof out.name !== 'string' || typeof out.version !== 'string') return undefined;
+  return out as ChartMetadata;
+}
+
+/** YAML reads `version: 1.0` as a number; Helm's field is a string. */
+function scalarText(value: unknown): unknown {
+  return typeof value === 'number' ? String(value) : value;
+}
+
+function oneLine(err: unknown): string {
+  return (err instanceof Error ? err.message : String(err)).split('\n')[0]!;
+}

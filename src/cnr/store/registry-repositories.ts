@@ -1,0 +1,122 @@
+import type { Readable } from 'node:stream';
+import { NotFoundError } from '../../oci/errors.js';
+import { parseReference } from '../../oci/reference.js';
+import type { Descriptor } from '../../oci/schemas.js';
+import type { RegistryClient } from '../../registry/client.js';
+import { RegistryError } from '../../registry/errors.js';
+import type { Repository } from '../../registry/repository.js';
+import type { PackageName } from '../model/names.js';
+import { FreshReads } from './fresh.js';
+import type { PackageRepository, RepositorySet } from './repositories.js';
+
+/**
+ * Packages in an OCI registry under a prefix: package `ns/name` is repository `PREFIX/ns/name`.
+ * The registry holds everything; this process holds no state, so any number of servers can
+ * share one registry. Packages are found with the catalog API (`/v2/_catalog`).
+ */
+export class RegistryRepositories implements RepositorySet {
+  readonly location: string;
+  // Shared per (package, tag): concurrent requests revalidate a tag once per round trip.
+  private readonly tagLists = new FreshReads<string[]>((repo) => listTags(this.repository(repo)));
+  private readonly probes = new FreshReads<Descriptor | undefined>((key) => {
+    const [repo, tag] = key.split('\n') as [string, string];
+    return this.repository(repo).probe(tag);
+  });
+
+  constructor(
+    private readonly client: RegistryClient,
+    readonly registry: string,
+    /** Repository path prefix without slashes at either end; '' for the registry's root. */
+    readonly prefix: string,
+  ) {
+    this.location = prefix ? `${registry}/${prefix}` : registry;
+  }
+
+  ociRepository(pkg: PackageName): string {
+    return `${this.location}/${pkg.full}`;
+  }
+
+  async packages(): Promise<string[]> {
+    const all = await this.client.catalog(this.registry, this.prefix ? { prefix: this.prefix } : {});
+    const start = this.prefix ? this.prefix.length + 1 : 0;
+    return all.map((name) => name.slice(start)).filter((name) => name.split('/').length === 2);
+  }
+
+  async open(pkg: PackageName): Promise<PackageRepository> {
+    // Registries create repositories on the first push; one that does not exist has no tags.
+    return new RegistryPackage(this, this.prefix ? `${this.prefix}/${pkg.full}` : pkg.full);
+  }
+
+  /**
+   * A Repository object for one operation: it remembers the manifests it handled (so a tag
+   * does not download what was just pushed), which must not grow for the server's lifetime.
+   */
+  repository(path: string): Repository {
+    return this.client.repository(parseReference(`${this.registry}/${path}`));
+  }
+
+  tags(path: string): Promise<string[]> {
+    return this.tagLists.read(path);
+  }
+
+  probe(path: string, tag: string): Promise<Descriptor | undefined> {
+    return this.probes.read(`${path}\n${tag}`);
+  }
+}
+
+async function listTags(repo: Repository): Promise<string[]> {
+  try {
+    return await repo.tags();
+  } catch (err) {
+    // No repository yet (NAME_UNKNOWN): a package without releases.
+    if (err instanceof NotFoundError || (err instanceof RegistryError && err.status === 404)) return [];
+    throw err;
+  }
+}
+
+class RegistryPackage implements PackageRepository {
+  readonly location: string;
+  private writer: Repository | undefined;
+
+  constructor(private readonly set: RegistryRepositories, private readonly path: string) {
+    this.location = `${set.registry}/${path}`;
+  }
+
+  tags(): Promise<string[]> {
+    return this.set.tags(this.path);
+  }
+
+  probe(tag: string): Promise<Descriptor | undefined> {
+    return this.set.probe(this.path, tag);
+  }
+
+  resolve(reference: string): Promise<Descriptor> {
+    return this.set.repository(this.path).resolve(reference);
+  }
+
+  fetch(desc: Descriptor): Promise<Readable> {
+    return this.set.repository(this.path).fetch(desc);
+  }
+
+  exists(desc: Descriptor): Promise<boolean> {
+    return this.set.repository(this.path).exists(desc);
+  }
+
+  // Writes of one operation share a Repository, so tagging reuses the manifest just pushed.
+  push(desc: Descriptor, content: Readable | Uint8Array): Promise<void> {
+    return this.write().push(desc, content);
+  }
+
+  tag(desc: Descriptor, reference: string): Promise<void> {
+    return this.write().tag(desc, reference);
+  }
+
+  async untag(_tag: string, desc: Descriptor): Promise<void> {
+    await this.write().deleteManifest(desc.digest);
+  }
+
+  private write(): Repository {
+    this.writer ??= this.set.repository(this.path);
+    return this.writer;
+  }
+}

@@ -1,0 +1,313 @@
+import { fetchBytes } from '../../content/read.js';
+import { digestOf } from '../../oci/digest.js';
+import type { Descriptor } from '../../oci/schemas.js';
+import { channelNotFound, invalidUsage, packageExists, packageNotFound, releaseNotFound } from '../model/errors.js';
+import { blobFilename, channelTag, manifestMediaType, plainTag, releaseTag, type PackageName } from '../model/names.js';
+import { inspectPackage, DEFAULT_MAX_UNPACKED } from '../model/package.js';
+import { parseRelease, selectRelease, sortDescending } from '../model/releases.js';
+import { formatTimestamp, pushOrder, type ChannelRecord, type PackageRecord, type ReleaseRecord } from '../model/views.js';
+import { PackageList } from './list.js';
+import { channelManifest, EMPTY, HelmMediaType, parseReleaseManifest, releaseIndex, releaseManifest, type ReleaseEntry } from './oci-mapping.js';
+import { PackageReader, type StoredRelease } from './reader.js';
+import type { PackageRepository, RepositorySet } from './repositories.js';
+
+export interface CnrStoreOptions {
+  /** Bytes of parsed manifests and small blobs kept in memory (default 64 MiB). */
+  cacheBytes?: number;
+  /** How long a package list may be served before it is rebuilt, in ms (default 5000). */
+  listTtlMs?: number;
+  /** Largest unpacked size of a pushed package (default 512 MiB). */
+  maxUnpackedSize?: number;
+  /** Clock, in microseconds since the epoch (tests). */
+  now?: () => number;
+}
+
+export interface PushRequest {
+  release: string;
+  /** Short media type. */
+  mediaType: string;
+  blob: Uint8Array;
+  metadata: Record<string, unknown> | null;
+  force: boolean;
+  /** Keep these instead of the clock's (migrations). */
+  createdAt?: string;
+  packageCreatedAt?: string;
+}
+
+export interface BlobContent {
+  record: ReleaseRecord;
+  filename: string;
+  body: Uint8Array | NodeJS.ReadableStream;
+}
+
+const now = (): number => Math.round((performance.timeOrigin + performance.now()) * 1000);
+
+/**
+ * The CNR registry over OCI repositories: the API's operations, with CNR's rules (409 on an
+ * existing release, release queries, channels) and the OCI mapping of oci-mapping.ts. Writes
+ * follow the bridge's order (blobs, manifests, index, tag last), so an interrupted push leaves
+ * no release behind; writes to one package are serialised within this process.
+ */
+export class CnrStore {
+  readonly reader: PackageReader;
+  private readonly list: PackageList;
+  private readonly locks = new Map<string, Promise<unknown>>();
+  private readonly maxUnpacked: number;
+  private readonly clock: () => number;
+
+  constructor(readonly repositories: RepositorySet, options: CnrStoreOptions = {}) {
+    this.reader = new PackageReader(options.cacheBytes ?? 64 * 1024 * 1024);
+    this.list = new PackageList(repositories, this.reader, options.listTtlMs ?? 5000);
+    this.maxUnpacked = options.maxUnpackedSize ?? DEFAULT_MAX_UNPACKED;
+    this.clock = options.now ?? now;
+  }
+
+  listPackages(): ReturnType<PackageList['entries']> {
+    return this.list.entries();
+  }
+
+  /** Every release and media type of a package, and its channels. 404 when it has no release. */
+  async package(pkg: PackageName): Promise<PackageRecord> {
+    const repo = await this.existing(pkg);
+    const tags = await this.reader.tagMap(repo);
+    const releases = (await Promise.all(tags.releases.map((r) => this.reader.release(repo, releaseTag(r))))).filter((r): r is StoredRelease => r !== undefined);
+    if (releases.length === 0) throw packageNotFound(pkg.full);
+    const channels = await this.channelsOf(repo, tags.channels, tags.releases);
+    const records = pushOrder(releases.flatMap((r) => r.records));
+    return { package: pkg.full, createdAt: oldest(releases), releases: records, channels };
+  }
+
+  /** The release a query (`default`, `1.2.3`, `>=1.0,<2.0`) selects, with the package's channels. */
+  async release(pkg: PackageName, query: string): Promise<{ release: StoredRelease; channels: ChannelRecord[] }> {
+    const repo = await this.existing(pkg);
+    const tags = await this.reader.tagMap(repo);
+    if (tags.releases.length === 0) throw packageNotFound(pkg.full);
+    const chosen = selectRelease(tags.releases, query);
+    const [release, channels] = await Promise.all([
+      chosen === undefined ? undefined : this.reader.release(repo, releaseTag(chosen)),
+      this.channelsOf(repo, tags.channels, tags.releases),
+    ]);
+    if (!release) throw releaseNotFound(pkg.full, query);
+    return { release, channels };
+  }
+
+  /** One (release, media type); `-` is the release's only media type. */
+  async record(pkg: PackageName, query: string, mediaType: string): Promise<{ record: ReleaseRecord; channels: ChannelRecord[] }> {
+    const { release, channels } = await this.release(pkg, query);
+    return { record: pick(pkg, release, mediaType), channels };
+  }
+
+  async channels(pkg: PackageName): Promise<ChannelRecord[]> {
+    const repo = await this.existing(pkg);
+    const tags = await this.reader.tagMap(repo);
+    if (tags.releases.length === 0) throw packageNotFound(pkg.full);
+    return this.channelsOf(repo, tags.channels, tags.releases);
+  }
+
+  async channel(pkg: PackageName, name: string): Promise<ChannelRecord> {
+    const found = (await this.channels(pkg)).find((c) => c.name === name);
+    if (!found) throw channelNotFound(pkg.full, name);
+    return found;
+  }
+
+  async blob(pkg: PackageName, record: ReleaseRecord): Promise<BlobContent> {
+    const repo = await this.existing(pkg);
+    return { record, filename: blobFilename(pkg, record.digest), body: await this.reader.blob(repo, record.blob) };
+  }
+
+  /** The blob of a package whose CNR digest is `hex`. */
+  async blobByDigest(pkg: PackageName, hex: string): Promise<BlobContent> {
+    const found = (await this.package(pkg)).releases.find((r) => r.digest === hex);
+    if (!found) throw releaseNotFound(pkg.full, `blob sha256:${hex}`);
+    return this.blob(pkg, found);
+  }
+
+  async push(pkg: PackageName, req: PushRequest): Promise<ReleaseRecord> {
+    const release = parseRelease(req.release);
+    const content = await inspectPackage(req.blob, { maxUnpackedSize: this.maxUnpacked });
+    return this.locked(pkg, async () => {
+      const repo = (await this.repositories.open(pkg, true))!;
+      const tags = await this.reader.tagMap(repo);
+      const existing = tags.releases.includes(release) ? await this.reader.release(repo, releaseTag(release)) : undefined;
+      if (existing?.entries.some((e) => e.mediaType === req.mediaType) && !req.force) throw packageExists(pkg.full, release, req.mediaType);
+      // Every release carries the package's creation time; any one of them tells it.
+      const other = existing ?? (tags.releases[0] === undefined ? undefined : await this.reader.release(repo, releaseTag(tags.releases[0])));
+      const createdAt = req.createdAt ?? formatTimestamp(this.clock());
+      const packageCreatedAt = req.packageCreatedAt ?? other?.packageCreatedAt ?? createdAt;
+      const blobDigest = digestOf(req.blob);
+      const built = releaseManifest(
+        { package: pkg.full, release, mediaType: req.mediaType, createdAt, metadata: req.metadata, packageCreatedAt, digest: content.digest, size: content.size, blobDigest, ...(content.chart ? { chart: content.chart } : {}) },
+        blobFilename(pkg, content.digest),
+      );
+      await pushMissing(repo, built.layer, req.blob);
+      await pushMissing(repo, built.config.desc, built.config.bytes);
+      await repo.push(built.manifest.desc, built.manifest.bytes);
+      const entry: ReleaseEntry = {
+        mediaType: req.mediaType,
+        manifest: { ...built.manifest.desc, artifactType: built.helmChart ? HelmMediaType.config : manifestMediaType(req.mediaType) },
+      };
+      const before = existing?.entries ?? [];
+      const at = before.findIndex((e) => e.mediaType === req.mediaType);
+      const entries = at < 0 ? [...before, entry] : before.map((e, i) => (i === at ? entry : e));
+      await this.writeRelease(repo, pkg, release, packageCreatedAt, entries);
+      this.list.changed(pkg);
+      return { package: pkg.full, release, mediaType: req.mediaType, createdAt, metadata: req.metadata, digest: content.digest, size: content.size, helmChart: built.helmChart, blob: built.layer };
+    });
+  }
+
+  async deleteRelease(pkg: PackageName, query: string, mediaType: string): Promise<ReleaseRecord> {
+    return this.locked(pkg, async () => {
+      const repo = await this.existing(pkg);
+      const release = selectRelease((await this.reader.tagMap(repo)).releases, query);
+      const stored = release === undefined ? undefined : await this.reader.release(repo, releaseTag(release));
+      if (!stored) throw releaseNotFound(pkg.full, query);
+      const record = pick(pkg, stored, mediaType);
+      const entries = stored.entries.filter((e) => e.mediaType !== record.mediaType);
+      if (entries.length > 0) {
+        await this.writeRelease(repo, pkg, stored.release, stored.packageCreatedAt, entries);
+      } else {
+        await repo.untag(releaseTag(stored.release), stored.index);
+        await this.reconcilePlainTag(repo, pkg, stored.release, undefined);
+        await this.dropFromChannels(repo, pkg, stored.release);
+      }
+      this.list.changed(pkg);
+      return record;
+    });
+  }
+
+  /** Add a release to a channel (created when missing) and make it the channel's current. */
+  async addToChannel(pkg: PackageName, name: string, release: string): Promise<ChannelRecord> {
+    return this.locked(pkg, async () => {
+      const repo = await this.existing(pkg);
+      const tags = await this.reader.tagMap(repo);
+      if (!tags.releases.includes(release)) throw releaseNotFound(pkg.full, release);
+      const stored = await this.reader.channel(repo, channelTag(name), tags.releases);
+      const members = stored ? stored.channel.releases.filter((r) => r !== release) : [];
+      const channel = { name, current: release, releases: [...members, release] };
+      await this.writeChannel(repo, pkg, channel);
+      return channel;
+    });
+  }
+
+  /** Remove a release from a channel: `current` moves to the highest remaining; the channel goes with its last release. */
+  async removeFromChannel(pkg: PackageName, name: string, release: string): Promise<void> {
+    await this.locked(pkg, async () => {
+      const repo = await this.existing(pkg);
+      const tags = await this.reader.tagMap(repo);
+      const stored = await this.reader.channel(repo, channelTag(name), tags.releases);
+      if (!stored) throw channelNotFound(pkg.full, name);
+      if (!stored.channel.releases.includes(release)) throw releaseNotFound(pkg.full, `${release} in channel ${name}`);
+      const members = stored.channel.releases.filter((r) => r !== release);
+      if (members.length === 0) return repo.untag(channelTag(name), stored.desc);
+      const current = stored.channel.current === release ? sortDescending(members)[0]! : stored.channel.current;
+      await this.writeChannel(repo, pkg, { name, current, releases: members });
+    });
+  }
+
+  async deleteChannel(pkg: PackageName, name: string): Promise<void> {
+    await this.locked(pkg, async () => {
+      const repo = await this.existing(pkg);
+      const tags = await this.reader.tagMap(repo);
+      const stored = await this.reader.channel(repo, channelTag(name), tags.releases);
+      if (!stored) throw channelNotFound(pkg.full, name);
+      await repo.untag(channelTag(name), stored.desc);
+    });
+  }
+
+  /** The release's index, tagged last; then Helm's tag follows it. */
+  private async writeRelease(repo: PackageRepository, pkg: PackageName, release: string, packageCreatedAt: string, entries: ReleaseEntry[]): Promise<void> {
+    const index = releaseIndex(pkg.full, release, packageCreatedAt, entries);
+    await repo.push(index.desc, index.bytes);
+    await repo.tag(index.desc, releaseTag(release));
+    await this.reconcilePlainTag(repo, pkg, release, { index: index.desc, entries });
+  }
+
+  /**
+   * Helm's tag `X` for release X: the release's Helm chart when it has one, else its index; no
+   * tag when the release is gone. Written after the release's own tag (the truth), and checked
+   * again on every write of the release, so an interrupted write is mended by the next one.
+   */
+  private async reconcilePlainTag(repo: PackageRepository, pkg: PackageName, release: string, stored: { index: Descriptor; entries: ReleaseEntry[] } | undefined): Promise<void> {
+    const tag = plainTag(release);
+    const chart = stored?.entries.find((e) => e.manifest.artifactType === HelmMediaType.config);
+    const desired = chart?.manifest ?? stored?.index;
+    const current = await repo.probe(tag);
+    if (desired && current?.digest === desired.digest) return;
+    if (desired) return repo.tag(desired, tag);
+    // Only a tag this store wrote for this release is removed; anything else there is someone else's.
+    if (current && (await this.isOurs(repo, current, pkg, release))) await repo.untag(tag, current);
+  }
+
+  private async isOurs(repo: PackageRepository, desc: Descriptor, pkg: PackageName, release: string): Promise<boolean> {
+    const stored = await this.reader.release(repo, releaseTag(release)).catch(() => undefined);
+    if (stored?.index.digest === desc.digest || stored?.entries.some((e) => e.manifest.digest === desc.digest)) return true;
+    try {
+      const record = parseReleaseManifest(await fetchBytes(repo, desc), desc.digest);
+      return record.package === pkg.full && record.release === release;
+    } catch {
+      return false;
+    }
+  }
+
+  private async dropFromChannels(repo: PackageRepository, pkg: PackageName, release: string): Promise<void> {
+    const tags = await this.reader.tagMap(repo);
+    for (const name of tags.channels) {
+      const desc = await repo.probe(channelTag(name));
+      const stored = await this.reader.channel(repo, channelTag(name), [...tags.releases, release]);
+      if (!desc || !stored?.channel.releases.includes(release)) continue;
+      const members = stored.channel.releases.filter((r) => r !== release && tags.releases.includes(r));
+      if (members.length === 0) await repo.untag(channelTag(name), desc);
+      else await this.writeChannel(repo, pkg, { name, current: members.includes(stored.channel.current) ? stored.channel.current : sortDescending(members)[0]!, releases: members });
+    }
+  }
+
+  private async writeChannel(repo: PackageRepository, pkg: PackageName, channel: ChannelRecord): Promise<void> {
+    const manifest = channelManifest(pkg.full, channel);
+    await pushMissing(repo, EMPTY.desc, EMPTY.bytes);
+    await repo.push(manifest.desc, manifest.bytes);
+    await repo.tag(manifest.desc, channelTag(channel.name));
+  }
+
+  private async channelsOf(repo: PackageRepository, names: readonly string[], releases: readonly string[]): Promise<ChannelRecord[]> {
+    const found = await Promise.all(names.map((n) => this.reader.channel(repo, channelTag(n), releases)));
+    return found.flatMap((c) => (c ? [c.channel] : []));
+  }
+
+  private async existing(pkg: PackageName): Promise<PackageRepository> {
+    const repo = await this.repositories.open(pkg, false);
+    if (!repo) throw packageNotFound(pkg.full);
+    return repo;
+  }
+
+  /** Run `work` after every earlier write to the same package has finished. */
+  private locked<T>(pkg: PackageName, work: () => Promise<T>): Promise<T> {
+    const previous = this.locks.get(pkg.full) ?? Promise.resolve();
+    const run = previous.then(work, work);
+    const tail = run.catch(() => undefined);
+    this.locks.set(pkg.full, tail);
+    void tail.then(() => {
+      if (this.locks.get(pkg.full) === tail) this.locks.delete(pkg.full);
+    });
+    return run;
+  }
+}
+
+function pick(pkg: PackageName, release: StoredRelease, mediaType: string): ReleaseRecord {
+  if (mediaType === '-') {
+    if (release.records.length !== 1) {
+      throw invalidUsage(`release ${release.release} of ${pkg.full} has ${release.records.length} media types (${release.records.map((r) => r.mediaType).join(', ')}); name one instead of -`);
+    }
+    return release.records[0]!;
+  }
+  const record = release.records.find((r) => r.mediaType === mediaType);
+  if (!record) throw releaseNotFound(pkg.full, release.release, mediaType);
+  return record;
+}
+
+function oldest(releases: readonly StoredRelease[]): string {
+  return releases.map((r) => r.packageCreatedAt).filter(Boolean).sort()[0] ?? '';
+}
+
+async function pushMissing(repo: PackageRepository, desc: Descriptor, bytes: Uint8Array): Promise<void> {
+  if (!(await repo.exists(desc))) await repo.push(desc, bytes);
+}
