@@ -310,18 +310,21 @@ export class Repository implements Target, Mountable {
       // A registry whose links go round in circles would otherwise be listed forever.
       if (seen.has(page.href)) throw new RegistryError(`${what}: the registry's next-page link leads back to a page already read (${page.pathname}${page.search})`, 0);
       seen.add(page.href);
-      const res = await this.call(page.href, opts);
-      if (res.statusCode !== 200) await this.fail(res, what);
-      const text = await res.body.text();
-      let body: Record<string, unknown> | null;
-      try {
-        body = JSON.parse(text) as Record<string, unknown> | null;
-      } catch {
-        throw new RegistryError(`${what}: the registry answered with something that is not JSON`, res.statusCode);
-      }
+      const current: URL = page;
+      // A page cut short or damaged on the way does not parse: it is read again, like a manifest.
+      const { body, link } = await this.rereading(what, async () => {
+        const res = await this.call(current.href, opts);
+        if (res.statusCode !== 200) await this.fail(res, what);
+        const text = await res.body.text();
+        try {
+          return { body: JSON.parse(text) as Record<string, unknown> | null, link: res.headers.link };
+        } catch {
+          throw new ConnectionError(`${what}: the registry's answer is not JSON (cut short or damaged on the way?)`);
+        }
+      });
       const values = body?.[key];
       if (Array.isArray(values)) items.push(...values.filter((v): v is string => typeof v === 'string'));
-      page = nextPage(res.headers.link, page, what);
+      page = nextPage(link, current, what);
     }
     return items;
   }
