@@ -53,3 +53,6 @@ export { openLocation, createImageResolver, type OpenedLocation } from './ops/lo
 export { copyBundle, parsePlatform, formatPlatform, locateImages, type CopyBundleOptions, type CopyBundleResult, type PlatformSpec, type TransferEvent } from './ops/copy.js';
 export { archiveBundle, importBundle, THICK_BUNDLE, type ArchiveOptions, type ArchiveResult, type ImportOptions, type ImportResult } from './ops/archive.js';
 export { openTransferLocation, type TransferLocation, type TransferLocationOptions } from './ops/archive-location.js';
+
+// Container Native Registry: model, store over OCI repositories, server
+export * from './cnr/index.js';
