@@ -110,17 +110,20 @@ async function readEntry(entry: AsyncIterable<Buffer>): Promise<Buffer> {
 const CHART_FIELDS = ['name', 'home', 'sources', 'version', 'description', 'keywords', 'maintainers', 'icon', 'apiVersion', 'condition', 'tags', 'appVersion', 'deprecated', 'annotations', 'kubeVersion', 'dependencies', 'type'];
 
 export function chartMetadata(yamlText: Buffer | string): ChartMetadata | undefined {
+  const text = yamlText.toString();
   let doc: unknown;
+  let literal: unknown;
   try {
-    doc = parseYaml(yamlText.toString(), { maxAliasCount: 100 });
+    doc = parseYaml(text, { maxAliasCount: 100 });
+    // Helm reads versions into strings: `version: 1.0` is "1.0", which the core schema would make 1.
+    literal = parseYaml(text, { maxAliasCount: 100, schema: 'failsafe' });
   } catch {
     return undefined;
   }
-  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) return undefined;
-  const source = doc as Record<string, unknown>;
+  if (!isObject(doc) || !isObject(literal)) return undefined;
   const out: Record<string, unknown> = {};
   for (const field of CHART_FIELDS) {
-    const value = field === 'version' || field === 'appVersion' ? scalarText(source[field]) : source[field];
+    const value = field === 'version' || field === 'appVersion' ? literal[field] : doc[field];
     if (value === undefined || value === null || value === '' || value === false || (Array.isArray(value) && value.length === 0)) continue;
     out[field] = value;
   }
@@ -128,9 +131,8 @@ export function chartMetadata(yamlText: Buffer | string): ChartMetadata | undefi
   return out as ChartMetadata;
 }
 
-/** YAML reads `version: 1.0` as a number; Helm's field is a string. */
-function scalarText(value: unknown): unknown {
-  return typeof value === 'number' ? String(value) : value;
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 function oneLine(err: unknown): string {
