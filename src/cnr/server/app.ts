@@ -42,6 +42,11 @@ export function createCnrServer(options: CnrServerOptions): FastifyInstance {
     forceCloseConnections: 'idle',
     return503OnClosing: true,
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 256 },
+    // A malformed URL (`%zz`) or an over-long segment is answered by the router, outside the
+    // error handler: in the API's envelope as well.
+    frameworkErrors: (err, _req, reply) => {
+      void sendError(reply, toCnrError(err, maxBody));
+    },
   });
 
   // The body is read as bytes whatever the Content-Type: curl's -d says form-urlencoded for JSON.
@@ -70,7 +75,7 @@ export function createCnrServer(options: CnrServerOptions): FastifyInstance {
   const api = { store: options.store, readOnly: options.readOnly ?? false, version: options.version ?? '0.0.0', ...(options.users ? { users: options.users } : {}) };
   app.register(async (scope) => registerApi(scope, api));
   app.register(async (scope) => registerApi(scope, api), { prefix: '/cnr' });
-  app.register(async (scope) => registerBrowse(scope, { store: options.store }));
+  app.register(async (scope) => registerBrowse(scope, { store: options.store, readOnly: api.readOnly, writesNeedCredentials: options.users !== undefined }));
   return app;
 }
 
