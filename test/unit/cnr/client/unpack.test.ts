@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { packDirectory } from '../../../../src/cnr/client/pack.js';
+import { packPackage } from '../../../../src/cnr/client/pack.js';
 import { PackageMismatchError, unpackPackage, verifyPackage } from '../../../../src/cnr/client/unpack.js';
 import { CnrError } from '../../../../src/cnr/model/errors.js';
 import { inspectPackage } from '../../../../src/cnr/model/package.js';
@@ -82,12 +82,12 @@ describe('unpackPackage', () => {
     expect((await stat(join(dest, 'app', 'Chart.yaml'))).mode & 0o111).toBe(0);
   });
 
-  it('round-trips what packDirectory made', async () => {
+  it('round-trips what packPackage made', async () => {
     const src = join(work, 'src');
     await mkdir(join(src, 'templates'), { recursive: true });
     await writeFile(join(src, 'Chart.yaml'), 'name: app\nversion: 2.0.0\n');
     await writeFile(join(src, 'templates', 'x.yaml'), 'x: 1\n');
-    const bytes = await packDirectory(src, { packageName: 'app', mediaType: 'helm' });
+    const bytes = await packPackage(src, { packageName: 'app', mediaType: 'helm' });
     const { digest } = await verifyPackage(bytes, { digest: (await inspectPackage(bytes)).digest, size: bytes.length });
     expect(digest).toMatch(/^[0-9a-f]{64}$/);
     await unpackPackage(bytes, join(work, 'dst'));
