@@ -6,14 +6,17 @@ const MAX_RELEASE_LENGTH = 120;
 
 /** A release as pushed: SemVer 2.0 exactly (no `v`, no partial versions), else 422 invalid-release. */
 export function parseRelease(release: string): string {
-  if (release.length > MAX_RELEASE_LENGTH || semver.valid(release) !== release) {
+  if (!isRelease(release)) {
     throw invalidRelease(`invalid release ${JSON.stringify(release)}: expected a SemVer 2.0 version such as 1.2.3 or 1.2.3-beta.1`, { version: release });
   }
   return release;
 }
 
 export function isRelease(release: string): boolean {
-  return release.length <= MAX_RELEASE_LENGTH && semver.valid(release) === release;
+  if (release.length > MAX_RELEASE_LENGTH) return false;
+  // semver.valid drops build metadata ("1.0.0+b.1" gives "1.0.0"): compare with it put back.
+  const parsed = semver.parse(release);
+  return parsed !== null && `${parsed.version}${parsed.build.length > 0 ? `+${parsed.build.join('.')}` : ''}` === release;
 }
 
 /** Highest first, SemVer precedence (build metadata breaks ties by text, so the order is total). */

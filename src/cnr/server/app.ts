@@ -44,7 +44,10 @@ export function createCnrServer(options: CnrServerOptions): FastifyInstance {
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 256 },
     // A malformed URL (`%zz`) or an over-long segment is answered by the router, outside the
     // error handler: in the API's envelope as well.
-    frameworkErrors: (err, _req, reply) => {
+    frameworkErrors: (err, req, reply) => {
+      // No hook runs for these: the access log line is written here.
+      const started = performance.now();
+      reply.raw.once('finish', () => log?.write({ time: new Date(), remote: req.ip, method: req.method, path: loggablePath(req.url), status: reply.statusCode, durationMs: performance.now() - started }));
       void sendError(reply, toCnrError(err, maxBody));
     },
   });
@@ -68,6 +71,19 @@ export function createCnrServer(options: CnrServerOptions): FastifyInstance {
     });
     app.addHook('onClose', async () => log.flush());
   }
+
+  // Connections busy when close() begins are not idle, so they stay open after their answer and
+  // shutdown would wait for the client to hang up (undici keeps them for the 72 s offered). From
+  // then on every answer says Connection: close, and Node ends the connection with it.
+  let closing = false;
+  app.addHook('preClose', (done) => {
+    closing = true;
+    done();
+  });
+  app.addHook('onSend', (_req, reply, payload, done) => {
+    if (closing) reply.header('connection', 'close');
+    done(null, payload);
+  });
 
   app.setErrorHandler((err, _req, reply) => sendError(reply, toCnrError(err, maxBody)));
   app.setNotFoundHandler((req, reply) => sendError(reply, new CnrError(404, 'resource-not-found', `no such resource: ${req.method} ${req.url.split('?')[0]}`)));

@@ -158,7 +158,9 @@ export class CnrStore {
   async deleteRelease(pkg: PackageName, query: string, mediaType: string): Promise<ReleaseRecord> {
     return this.locked(pkg, async () => {
       const repo = await this.existing(pkg);
-      const release = selectRelease((await this.reader.tagMap(repo)).releases, query);
+      const tags = await this.reader.tagMap(repo);
+      if (tags.releases.length === 0) throw packageNotFound(pkg.full);
+      const release = selectRelease(tags.releases, query);
       const stored = release === undefined ? undefined : await this.reader.release(repo, releaseTag(release));
       if (!stored) throw releaseNotFound(pkg.full, query);
       const record = pick(pkg, stored, mediaType);
@@ -180,6 +182,7 @@ export class CnrStore {
     return this.locked(pkg, async () => {
       const repo = await this.existing(pkg);
       const tags = await this.reader.tagMap(repo);
+      if (tags.releases.length === 0) throw packageNotFound(pkg.full);
       if (!tags.releases.includes(release)) throw releaseNotFound(pkg.full, release);
       const stored = await this.reader.channel(repo, channelTag(name), tags.releases);
       const members = stored ? stored.channel.releases.filter((r) => r !== release) : [];
@@ -194,6 +197,7 @@ export class CnrStore {
     await this.locked(pkg, async () => {
       const repo = await this.existing(pkg);
       const tags = await this.reader.tagMap(repo);
+      if (tags.releases.length === 0) throw packageNotFound(pkg.full);
       const stored = await this.reader.channel(repo, channelTag(name), tags.releases);
       if (!stored) throw channelNotFound(pkg.full, name);
       if (!stored.channel.releases.includes(release)) throw releaseNotFound(pkg.full, `${release} in channel ${name}`);
@@ -208,9 +212,31 @@ export class CnrStore {
     await this.locked(pkg, async () => {
       const repo = await this.existing(pkg);
       const tags = await this.reader.tagMap(repo);
+      if (tags.releases.length === 0) throw packageNotFound(pkg.full);
       const stored = await this.reader.channel(repo, channelTag(name), tags.releases);
       if (!stored) throw channelNotFound(pkg.full, name);
       await repo.untag(channelTag(name), stored.desc);
+    });
+  }
+
+  /**
+   * Make a channel exactly `channel` (a migration copying one): members that are not releases
+   * here are left out. Returns what was written, or undefined when the channel already was so
+   * (or has no member here).
+   */
+  async setChannel(pkg: PackageName, channel: ChannelRecord): Promise<ChannelRecord | undefined> {
+    return this.locked(pkg, async () => {
+      const repo = await this.existing(pkg);
+      const tags = await this.reader.tagMap(repo);
+      const members = channel.releases.filter((r) => tags.releases.includes(r));
+      const current = members.includes(channel.current) ? channel.current : sortDescending(members)[0];
+      if (current === undefined) return undefined;
+      const wanted = { name: channel.name, current, releases: members };
+      const stored = await this.reader.channel(repo, channelTag(channel.name), tags.releases);
+      const same = stored && stored.channel.current === current && [...stored.channel.releases].sort().join() === [...members].sort().join();
+      if (same) return undefined;
+      await this.writeChannel(repo, pkg, wanted);
+      return wanted;
     });
   }
 
