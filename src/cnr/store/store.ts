@@ -1,14 +1,13 @@
-import { fetchBytes } from '../../content/read.js';
 import { digestOf } from '../../oci/digest.js';
-import type { Descriptor } from '../../oci/schemas.js';
 import { channelNotFound, invalidUsage, packageExists, packageNotFound, releaseNotFound } from '../model/errors.js';
-import { blobFilename, channelTag, manifestMediaType, plainTag, releaseTag, type PackageName } from '../model/names.js';
+import { blobFilename, channelTag, manifestMediaType, releaseTag, type PackageName } from '../model/names.js';
 import { inspectPackage, DEFAULT_MAX_UNPACKED } from '../model/package.js';
 import { parseRelease, selectRelease, sortDescending } from '../model/releases.js';
 import { formatTimestamp, pushOrder, type ChannelRecord, type PackageRecord, type ReleaseRecord } from '../model/views.js';
 import { PackageList } from './list.js';
-import { channelManifest, EMPTY, HelmMediaType, parseReleaseManifest, releaseIndex, releaseManifest, type ReleaseEntry } from './oci-mapping.js';
+import { HelmMediaType, releaseManifest, type ReleaseEntry } from './oci-mapping.js';
 import { PackageReader, type StoredRelease } from './reader.js';
+import { pushMissing, reconcilePlainTag, writeChannel, writeRelease } from './tag-writes.js';
 import type { PackageRepository, RepositorySet } from './repositories.js';
 
 export interface CnrStoreOptions {
@@ -129,7 +128,11 @@ export class CnrStore {
       const repo = (await this.repositories.open(pkg, true))!;
       const tags = await this.reader.tagMap(repo);
       const existing = tags.releases.includes(release) ? await this.reader.release(repo, releaseTag(release)) : undefined;
-      if (existing?.entries.some((e) => e.mediaType === req.mediaType) && !req.force) throw packageExists(pkg.full, release, req.mediaType);
+      if (existing?.entries.some((e) => e.mediaType === req.mediaType) && !req.force) {
+        // A push retried after a crash between the release's tag and Helm's mends the latter.
+        await reconcilePlainTag(repo, this.reader, pkg, release, { index: existing.index, entries: existing.entries });
+        throw packageExists(pkg.full, release, req.mediaType);
+      }
       // Every release carries the package's creation time; any one of them tells it.
       const other = existing ?? (tags.releases[0] === undefined ? undefined : await this.reader.release(repo, releaseTag(tags.releases[0])));
       const createdAt = req.createdAt ?? formatTimestamp(this.clock());
@@ -149,7 +152,7 @@ export class CnrStore {
       const before = existing?.entries ?? [];
       const at = before.findIndex((e) => e.mediaType === req.mediaType);
       const entries = at < 0 ? [...before, entry] : before.map((e, i) => (i === at ? entry : e));
-      await this.writeRelease(repo, pkg, release, packageCreatedAt, entries);
+      await writeRelease(repo, this.reader, pkg, release, packageCreatedAt, entries);
       this.list.changed(pkg);
       return { package: pkg.full, release, mediaType: req.mediaType, createdAt, metadata: req.metadata, digest: content.digest, size: content.size, helmChart: built.helmChart, blob: built.layer };
     });
@@ -166,10 +169,10 @@ export class CnrStore {
       const record = pick(pkg, stored, mediaType);
       const entries = stored.entries.filter((e) => e.mediaType !== record.mediaType);
       if (entries.length > 0) {
-        await this.writeRelease(repo, pkg, stored.release, stored.packageCreatedAt, entries);
+        await writeRelease(repo, this.reader, pkg, stored.release, stored.packageCreatedAt, entries);
       } else {
         await repo.untag(releaseTag(stored.release), stored.index);
-        await this.reconcilePlainTag(repo, pkg, stored.release, undefined);
+        await reconcilePlainTag(repo, this.reader, pkg, stored.release, undefined);
         await this.dropFromChannels(repo, pkg, stored.release);
       }
       this.list.changed(pkg);
@@ -187,7 +190,7 @@ export class CnrStore {
       const stored = await this.reader.channel(repo, channelTag(name), tags.releases);
       const members = stored ? stored.channel.releases.filter((r) => r !== release) : [];
       const channel = { name, current: release, releases: [...members, release] };
-      await this.writeChannel(repo, pkg, channel);
+      await writeChannel(repo, pkg, channel);
       return channel;
     });
   }
@@ -204,7 +207,7 @@ export class CnrStore {
       const members = stored.channel.releases.filter((r) => r !== release);
       if (members.length === 0) return repo.untag(channelTag(name), stored.desc);
       const current = stored.channel.current === release ? sortDescending(members)[0]! : stored.channel.current;
-      await this.writeChannel(repo, pkg, { name, current, releases: members });
+      await writeChannel(repo, pkg, { name, current, releases: members });
     });
   }
 
@@ -235,44 +238,9 @@ export class CnrStore {
       const stored = await this.reader.channel(repo, channelTag(channel.name), tags.releases);
       const same = stored && stored.channel.current === current && [...stored.channel.releases].sort().join() === [...members].sort().join();
       if (same) return undefined;
-      await this.writeChannel(repo, pkg, wanted);
+      await writeChannel(repo, pkg, wanted);
       return wanted;
     });
-  }
-
-  /** The release's index, tagged last; then Helm's tag follows it. */
-  private async writeRelease(repo: PackageRepository, pkg: PackageName, release: string, packageCreatedAt: string, entries: ReleaseEntry[]): Promise<void> {
-    const index = releaseIndex(pkg.full, release, packageCreatedAt, entries);
-    await repo.push(index.desc, index.bytes);
-    await repo.tag(index.desc, releaseTag(release));
-    await this.reconcilePlainTag(repo, pkg, release, { index: index.desc, entries });
-  }
-
-  /**
-   * Helm's tag `X` for release X: the release's Helm chart when it has one, else its index; no
-   * tag when the release is gone. Written after the release's own tag (the truth), and checked
-   * again on every write of the release, so an interrupted write is mended by the next one.
-   */
-  private async reconcilePlainTag(repo: PackageRepository, pkg: PackageName, release: string, stored: { index: Descriptor; entries: ReleaseEntry[] } | undefined): Promise<void> {
-    const tag = plainTag(release);
-    const chart = stored?.entries.find((e) => e.manifest.artifactType === HelmMediaType.config);
-    const desired = chart?.manifest ?? stored?.index;
-    const current = await repo.probe(tag);
-    if (desired && current?.digest === desired.digest) return;
-    if (desired) return repo.tag(desired, tag);
-    // Only a tag this store wrote for this release is removed; anything else there is someone else's.
-    if (current && (await this.isOurs(repo, current, pkg, release))) await repo.untag(tag, current);
-  }
-
-  private async isOurs(repo: PackageRepository, desc: Descriptor, pkg: PackageName, release: string): Promise<boolean> {
-    const stored = await this.reader.release(repo, releaseTag(release)).catch(() => undefined);
-    if (stored?.index.digest === desc.digest || stored?.entries.some((e) => e.manifest.digest === desc.digest)) return true;
-    try {
-      const record = parseReleaseManifest(await fetchBytes(repo, desc), desc.digest);
-      return record.package === pkg.full && record.release === release;
-    } catch {
-      return false;
-    }
   }
 
   private async dropFromChannels(repo: PackageRepository, pkg: PackageName, release: string): Promise<void> {
@@ -283,15 +251,8 @@ export class CnrStore {
       if (!desc || !stored?.channel.releases.includes(release)) continue;
       const members = stored.channel.releases.filter((r) => r !== release && tags.releases.includes(r));
       if (members.length === 0) await repo.untag(channelTag(name), desc);
-      else await this.writeChannel(repo, pkg, { name, current: members.includes(stored.channel.current) ? stored.channel.current : sortDescending(members)[0]!, releases: members });
+      else await writeChannel(repo, pkg, { name, current: members.includes(stored.channel.current) ? stored.channel.current : sortDescending(members)[0]!, releases: members });
     }
-  }
-
-  private async writeChannel(repo: PackageRepository, pkg: PackageName, channel: ChannelRecord): Promise<void> {
-    const manifest = channelManifest(pkg.full, channel);
-    await pushMissing(repo, EMPTY.desc, EMPTY.bytes);
-    await repo.push(manifest.desc, manifest.bytes);
-    await repo.tag(manifest.desc, channelTag(channel.name));
   }
 
   private async channelsOf(repo: PackageRepository, names: readonly string[], releases: readonly string[]): Promise<ChannelRecord[]> {
@@ -332,8 +293,4 @@ function pick(pkg: PackageName, release: StoredRelease, mediaType: string): Rele
 
 function oldest(releases: readonly StoredRelease[]): string {
   return releases.map((r) => r.packageCreatedAt).filter(Boolean).sort()[0] ?? '';
-}
-
-async function pushMissing(repo: PackageRepository, desc: Descriptor, bytes: Uint8Array): Promise<void> {
-  if (!(await repo.exists(desc))) await repo.push(desc, bytes);
 }
