@@ -5,7 +5,7 @@ import { OciLayout, REF_NAME_ANNOTATION } from '../../content/layout.js';
 import type { Descriptor } from '../../oci/schemas.js';
 import { parsePackageName, type PackageName } from '../model/names.js';
 import { FreshReads } from './fresh.js';
-import type { PackageRepository, RepositorySet } from './repositories.js';
+import type { PackageRepository, RepositorySet, TagView } from './repositories.js';
 
 /**
  * Packages in a directory, one OCI image layout each: `DIR/namespace/name/{oci-layout,index.json,blobs/}`.
@@ -63,7 +63,7 @@ function isComponent(name: string): boolean {
 
 interface Snapshot {
   key: string;
-  tags: Map<string, Descriptor>;
+  view: TagView;
 }
 
 class LayoutPackage implements PackageRepository {
@@ -71,32 +71,33 @@ class LayoutPackage implements PackageRepository {
   private snapshot: Snapshot | undefined;
   // Every read of the tags stats index.json; it is parsed again only when the file changed
   // (writers rename a new file into place, so the inode changes with every write).
-  private readonly reads = new FreshReads<Map<string, Descriptor>>(async () => {
+  private readonly reads = new FreshReads<TagView>(async () => {
     const st = await stat(this.indexFile, { bigint: true });
     const key = `${st.ino}:${st.mtimeNs}:${st.size}`;
-    if (this.snapshot?.key === key) return this.snapshot.tags;
-    const tags = new Map<string, Descriptor>();
+    if (this.snapshot?.key === key) return this.snapshot.view;
+    const byTag = new Map<string, Descriptor>();
     for (const m of await this.layout.list()) {
       const tag = m.annotations?.[REF_NAME_ANNOTATION];
-      if (tag !== undefined) tags.set(tag, m);
+      if (tag === undefined) continue;
+      const { annotations: _name, ...desc } = m;
+      byTag.set(tag, desc);
     }
-    this.snapshot = { key, tags };
-    return tags;
+    const view: TagView = { tags: [...byTag.keys()], probe: async (tag) => byTag.get(tag) };
+    this.snapshot = { key, view };
+    return view;
   });
 
   constructor(private readonly layout: OciLayout, private readonly indexFile: string) {
     this.location = layout.location;
   }
 
-  async tags(): Promise<string[]> {
-    return [...(await this.reads.read('')).keys()];
+  /** One stat of index.json (and a read when it changed) answers both the tags and what they name. */
+  tagView(): Promise<TagView> {
+    return this.reads.read('');
   }
 
   async probe(tag: string): Promise<Descriptor | undefined> {
-    const desc = (await this.reads.read('')).get(tag);
-    if (!desc) return undefined;
-    const { annotations: _name, ...rest } = desc;
-    return rest;
+    return (await this.tagView()).probe(tag);
   }
 
   resolve(reference: string): Promise<Descriptor> {

@@ -1,6 +1,6 @@
 import { isTransientError } from '../../oci/errors.js';
 import { Limiter } from '../../transfer/limiter.js';
-import { parseFullName, releaseTag, type PackageName } from '../model/names.js';
+import { parseFullName, type PackageName } from '../model/names.js';
 import { listEntry, type ListEntry } from '../model/views.js';
 import type { PackageReader } from './reader.js';
 import type { RepositorySet } from './repositories.js';
@@ -96,7 +96,7 @@ export class PackageList {
     const tags = await this.reader.tagMap(repo);
     const latest = tags.releases[0];
     if (latest === undefined) return undefined;
-    const stored = await this.reader.release(repo, releaseTag(latest));
+    const stored = await this.reader.release(repo, tags, latest);
     if (!stored) return undefined;
     return listEntry(pkg.full, stored.packageCreatedAt, tags.releases, stored.records);
   }

@@ -1,7 +1,7 @@
 import { fetchBytes, readAll } from '../../content/read.js';
 import type { Descriptor } from '../../oci/schemas.js';
 import { InvalidContentError } from '../../oci/errors.js';
-import { parseTag } from '../model/names.js';
+import { channelTag, parseTag, releaseTag } from '../model/names.js';
 import { sortDescending } from '../model/releases.js';
 import type { ChannelRecord, ReleaseRecord } from '../model/views.js';
 import { LruCache } from './cache.js';
@@ -22,10 +22,11 @@ export interface StoredChannel {
   channel: ChannelRecord;
 }
 
-/** What the tags of a package repository say: its releases and channels by name. */
+/** What the tags of a package repository say: its releases and channels by name, and how to look one up. */
 export interface TagMap {
   releases: string[];
   channels: string[];
+  probe(tag: string): Promise<Descriptor | undefined>;
 }
 
 /** Blobs up to this size are kept in memory once read (packages are small; layers of images are not here). */
@@ -37,25 +38,32 @@ const MAX_CACHED_BLOB = 1024 * 1024;
  */
 export class PackageReader {
   private readonly cache: LruCache<unknown>;
+  private readonly tagMaps = new WeakMap<readonly string[], TagMap>();
 
   constructor(cacheBytes: number) {
     this.cache = new LruCache(cacheBytes);
   }
 
   async tagMap(repo: PackageRepository): Promise<TagMap> {
+    const view = await repo.tagView();
+    // A layout hands out the same view while index.json is unchanged: its parse is kept with it.
+    const known = this.tagMaps.get(view.tags);
+    if (known) return known;
     const releases: string[] = [];
     const channels: string[] = [];
-    for (const tag of await repo.tags()) {
+    for (const tag of view.tags) {
       const parsed = parseTag(tag);
       if (parsed?.kind === 'release') releases.push(parsed.release);
       else if (parsed?.kind === 'channel') channels.push(parsed.channel);
     }
-    return { releases: sortDescending(releases), channels: channels.sort() };
+    const map = { releases: sortDescending(releases), channels: channels.sort(), probe: (tag: string) => view.probe(tag) };
+    this.tagMaps.set(view.tags, map);
+    return map;
   }
 
   /** A release by its exact name; undefined when it has no tag (any more). */
-  async release(repo: PackageRepository, tag: string): Promise<StoredRelease | undefined> {
-    const index = await repo.probe(tag);
+  async release(repo: PackageRepository, tags: TagMap, release: string): Promise<StoredRelease | undefined> {
+    const index = await tags.probe(releaseTag(release));
     if (!index) return undefined;
     const parsed = await this.cached(repo, index, 'index', parseReleaseIndex);
     const records = await Promise.all(parsed.entries.map((e) => this.cached(repo, e.manifest, 'manifest', parseReleaseManifest)));
@@ -67,8 +75,8 @@ export class PackageReader {
    * reference keeps them), `current` moves to the highest remaining member, and a channel with
    * none left is absent.
    */
-  async channel(repo: PackageRepository, tag: string, releases: readonly string[]): Promise<StoredChannel | undefined> {
-    const desc = await repo.probe(tag);
+  async channel(repo: PackageRepository, tags: TagMap, name: string, releases: readonly string[] = tags.releases): Promise<StoredChannel | undefined> {
+    const desc = await tags.probe(channelTag(name));
     if (!desc) return undefined;
     const stored = await this.cached(repo, desc, 'channel', parseChannelManifest);
     const members = stored.releases.filter((r) => releases.includes(r));

@@ -7,7 +7,7 @@ import { RegistryError } from '../../registry/errors.js';
 import type { Repository } from '../../registry/repository.js';
 import type { PackageName } from '../model/names.js';
 import { FreshReads } from './fresh.js';
-import type { PackageRepository, RepositorySet } from './repositories.js';
+import type { PackageRepository, RepositorySet, TagView } from './repositories.js';
 
 /**
  * Packages in an OCI registry under a prefix: package `ns/name` is repository `PREFIX/ns/name`.
@@ -82,8 +82,8 @@ class RegistryPackage implements PackageRepository {
     this.location = `${set.registry}/${path}`;
   }
 
-  tags(): Promise<string[]> {
-    return this.set.tags(this.path);
+  async tagView(): Promise<TagView> {
+    return { tags: await this.set.tags(this.path), probe: (tag) => this.probe(tag) };
   }
 
   probe(tag: string): Promise<Descriptor | undefined> {

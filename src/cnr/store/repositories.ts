@@ -19,7 +19,8 @@ export interface RepositorySet {
 
 /** One package's repository. Reads of tags are fresh: what the storage holds now. */
 export interface PackageRepository extends Target {
-  tags(): Promise<string[]>;
+  /** The tags now, and a way to look up what they name (from the same read where the storage gives both at once). */
+  tagView(): Promise<TagView>;
   /** What a tag names now; undefined when there is no such tag. */
   probe(tag: string): Promise<Descriptor | undefined>;
   /**
@@ -28,4 +29,10 @@ export interface PackageRepository extends Target {
    * tags one tag of its own, or tags that are meant to go together.
    */
   untag(tag: string, desc: Descriptor): Promise<void>;
+}
+
+/** The tags of a repository as read once; `probe` answers from that read or reads the tag fresh. */
+export interface TagView {
+  readonly tags: readonly string[];
+  probe(tag: string): Promise<Descriptor | undefined>;
 }

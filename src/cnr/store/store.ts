@@ -6,7 +6,7 @@ import { parseRelease, selectRelease, sortDescending } from '../model/releases.j
 import { formatTimestamp, pushOrder, type ChannelRecord, type PackageRecord, type ReleaseRecord } from '../model/views.js';
 import { PackageList } from './list.js';
 import { HelmMediaType, releaseManifest, type ReleaseEntry } from './oci-mapping.js';
-import { PackageReader, type StoredRelease } from './reader.js';
+import { PackageReader, type StoredRelease, type TagMap } from './reader.js';
 import { pushMissing, reconcilePlainTag, writeChannel, writeRelease } from './tag-writes.js';
 import type { PackageRepository, RepositorySet } from './repositories.js';
 
@@ -69,9 +69,9 @@ export class CnrStore {
   async package(pkg: PackageName): Promise<PackageRecord> {
     const repo = await this.existing(pkg);
     const tags = await this.reader.tagMap(repo);
-    const releases = (await Promise.all(tags.releases.map((r) => this.reader.release(repo, releaseTag(r))))).filter((r): r is StoredRelease => r !== undefined);
+    const releases = (await Promise.all(tags.releases.map((r) => this.reader.release(repo, tags, r)))).filter((r): r is StoredRelease => r !== undefined);
     if (releases.length === 0) throw packageNotFound(pkg.full);
-    const channels = await this.channelsOf(repo, tags.channels, tags.releases);
+    const channels = await this.channelsOf(repo, tags);
     const records = pushOrder(releases.flatMap((r) => r.records));
     return { package: pkg.full, createdAt: oldest(releases), releases: records, channels };
   }
@@ -83,8 +83,8 @@ export class CnrStore {
     if (tags.releases.length === 0) throw packageNotFound(pkg.full);
     const chosen = selectRelease(tags.releases, query);
     const [release, channels] = await Promise.all([
-      chosen === undefined ? undefined : this.reader.release(repo, releaseTag(chosen)),
-      this.channelsOf(repo, tags.channels, tags.releases),
+      chosen === undefined ? undefined : this.reader.release(repo, tags, chosen),
+      this.channelsOf(repo, tags),
     ]);
     if (!release) throw releaseNotFound(pkg.full, query);
     return { release, channels };
@@ -100,7 +100,7 @@ export class CnrStore {
     const repo = await this.existing(pkg);
     const tags = await this.reader.tagMap(repo);
     if (tags.releases.length === 0) throw packageNotFound(pkg.full);
-    return this.channelsOf(repo, tags.channels, tags.releases);
+    return this.channelsOf(repo, tags);
   }
 
   async channel(pkg: PackageName, name: string): Promise<ChannelRecord> {
@@ -127,14 +127,14 @@ export class CnrStore {
     return this.locked(pkg, async () => {
       const repo = (await this.repositories.open(pkg, true))!;
       const tags = await this.reader.tagMap(repo);
-      const existing = tags.releases.includes(release) ? await this.reader.release(repo, releaseTag(release)) : undefined;
+      const existing = tags.releases.includes(release) ? await this.reader.release(repo, tags, release) : undefined;
       if (existing?.entries.some((e) => e.mediaType === req.mediaType) && !req.force) {
         // A push retried after a crash between the release's tag and Helm's mends the latter.
         await reconcilePlainTag(repo, this.reader, pkg, release, { index: existing.index, entries: existing.entries });
         throw packageExists(pkg.full, release, req.mediaType);
       }
       // Every release carries the package's creation time; any one of them tells it.
-      const other = existing ?? (tags.releases[0] === undefined ? undefined : await this.reader.release(repo, releaseTag(tags.releases[0])));
+      const other = existing ?? (tags.releases[0] === undefined ? undefined : await this.reader.release(repo, tags, tags.releases[0]));
       const createdAt = req.createdAt ?? formatTimestamp(this.clock());
       const packageCreatedAt = req.packageCreatedAt ?? other?.packageCreatedAt ?? createdAt;
       const blobDigest = digestOf(req.blob);
@@ -164,7 +164,7 @@ export class CnrStore {
       const tags = await this.reader.tagMap(repo);
       if (tags.releases.length === 0) throw packageNotFound(pkg.full);
       const release = selectRelease(tags.releases, query);
-      const stored = release === undefined ? undefined : await this.reader.release(repo, releaseTag(release));
+      const stored = release === undefined ? undefined : await this.reader.release(repo, tags, release);
       if (!stored) throw releaseNotFound(pkg.full, query);
       const record = pick(pkg, stored, mediaType);
       const entries = stored.entries.filter((e) => e.mediaType !== record.mediaType);
@@ -187,7 +187,7 @@ export class CnrStore {
       const tags = await this.reader.tagMap(repo);
       if (tags.releases.length === 0) throw packageNotFound(pkg.full);
       if (!tags.releases.includes(release)) throw releaseNotFound(pkg.full, release);
-      const stored = await this.reader.channel(repo, channelTag(name), tags.releases);
+      const stored = await this.reader.channel(repo, tags, name, tags.releases);
       const members = stored ? stored.channel.releases.filter((r) => r !== release) : [];
       const channel = { name, current: release, releases: [...members, release] };
       await writeChannel(repo, pkg, channel);
@@ -201,7 +201,7 @@ export class CnrStore {
       const repo = await this.existing(pkg);
       const tags = await this.reader.tagMap(repo);
       if (tags.releases.length === 0) throw packageNotFound(pkg.full);
-      const stored = await this.reader.channel(repo, channelTag(name), tags.releases);
+      const stored = await this.reader.channel(repo, tags, name, tags.releases);
       if (!stored) throw channelNotFound(pkg.full, name);
       if (!stored.channel.releases.includes(release)) throw releaseNotFound(pkg.full, `${release} in channel ${name}`);
       const members = stored.channel.releases.filter((r) => r !== release);
@@ -216,7 +216,7 @@ export class CnrStore {
       const repo = await this.existing(pkg);
       const tags = await this.reader.tagMap(repo);
       if (tags.releases.length === 0) throw packageNotFound(pkg.full);
-      const stored = await this.reader.channel(repo, channelTag(name), tags.releases);
+      const stored = await this.reader.channel(repo, tags, name, tags.releases);
       if (!stored) throw channelNotFound(pkg.full, name);
       await repo.untag(channelTag(name), stored.desc);
     });
@@ -235,7 +235,7 @@ export class CnrStore {
       const current = members.includes(channel.current) ? channel.current : sortDescending(members)[0];
       if (current === undefined) return undefined;
       const wanted = { name: channel.name, current, releases: members };
-      const stored = await this.reader.channel(repo, channelTag(channel.name), tags.releases);
+      const stored = await this.reader.channel(repo, tags, channel.name, tags.releases);
       const same = stored && stored.channel.current === current && [...stored.channel.releases].sort().join() === [...members].sort().join();
       if (same) return undefined;
       await writeChannel(repo, pkg, wanted);
@@ -246,17 +246,17 @@ export class CnrStore {
   private async dropFromChannels(repo: PackageRepository, pkg: PackageName, release: string): Promise<void> {
     const tags = await this.reader.tagMap(repo);
     for (const name of tags.channels) {
-      const desc = await repo.probe(channelTag(name));
-      const stored = await this.reader.channel(repo, channelTag(name), [...tags.releases, release]);
-      if (!desc || !stored?.channel.releases.includes(release)) continue;
-      const members = stored.channel.releases.filter((r) => r !== release && tags.releases.includes(r));
-      if (members.length === 0) await repo.untag(channelTag(name), desc);
+      // Read with the deleted release still counted a member, to see whether the channel held it.
+      const stored = await this.reader.channel(repo, tags, name, [...tags.releases, release]);
+      if (!stored?.channel.releases.includes(release)) continue;
+      const members = stored.channel.releases.filter((r) => r !== release);
+      if (members.length === 0) await repo.untag(channelTag(name), stored.desc);
       else await writeChannel(repo, pkg, { name, current: members.includes(stored.channel.current) ? stored.channel.current : sortDescending(members)[0]!, releases: members });
     }
   }
 
-  private async channelsOf(repo: PackageRepository, names: readonly string[], releases: readonly string[]): Promise<ChannelRecord[]> {
-    const found = await Promise.all(names.map((n) => this.reader.channel(repo, channelTag(n), releases)));
+  private async channelsOf(repo: PackageRepository, tags: TagMap): Promise<ChannelRecord[]> {
+    const found = await Promise.all(tags.channels.map((n) => this.reader.channel(repo, tags, n)));
     return found.flatMap((c) => (c ? [c.channel] : []));
   }
 

@@ -36,7 +36,7 @@ export async function reconcilePlainTag(repo: PackageRepository, reader: Package
 }
 
 async function isOurs(repo: PackageRepository, reader: PackageReader, desc: Descriptor, pkg: PackageName, release: string): Promise<boolean> {
-  const stored = await reader.release(repo, releaseTag(release)).catch(() => undefined);
+  const stored = await reader.tagMap(repo).then((tags) => reader.release(repo, tags, release)).catch(() => undefined);
   if (stored?.index.digest === desc.digest || stored?.entries.some((e) => e.manifest.digest === desc.digest)) return true;
   try {
     const record = parseReleaseManifest(await fetchBytes(repo, desc), desc.digest);
