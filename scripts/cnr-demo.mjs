@@ -9,7 +9,7 @@ import { join } from 'node:path';
 const root = join(import.meta.dirname, '..');
 const cli = join(root, 'dist', 'cli', 'main.js');
 // The chart of the cnr-server README's demo, as the reference server stored it (base64 of the .tar.gz).
-const blob = readFileSync(join(root, 'fixtures', 'cnr', 'elasticsearch-2.2.1.tar.gz.b64'), 'utf8').trim();
+const blob = readFileSync(join(import.meta.dirname, 'cnr', 'elasticsearch-2.2.1.tar.gz.b64'), 'utf8').trim();
 
 export async function cnrDemo() {
   const work = mkdtempSync(join(tmpdir(), 'cnab-oci-cnr-demo-'));

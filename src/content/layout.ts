@@ -9,9 +9,9 @@ import type { z } from 'zod';
 import type { Target } from './target.js';
 import { MAX_MANIFEST_SIZE, readAll } from './read.js';
 import { ImageLayoutSchema, IndexSchema, type Descriptor } from '../oci/schemas.js';
-import { type Digest, isDigest, parseDigest, verifyingStream } from '../oci/digest.js';
+import { type Digest, digestOf, isDigest, parseDigest, verifyingStream } from '../oci/digest.js';
 import { isManifestLike, MediaType } from '../oci/mediatypes.js';
-import { InputError, NotFoundError } from '../oci/errors.js';
+import { DigestMismatchError, InputError, NotFoundError } from '../oci/errors.js';
 import { writeFileAtomic } from '../util/files.js';
 
 /** The annotation an OCI layout uses to name the manifests listed in index.json. */
@@ -37,6 +37,7 @@ const indexQueues = new Map<string, Promise<void>>();
  */
 export class OciLayout implements Target {
   readonly location: string;
+  private parsedIndex: { key: string; index: IndexFile } | undefined;
 
   private constructor(readonly dir: string) {
     this.location = `oci:${dir}`;
@@ -88,10 +89,16 @@ export class OciLayout implements Target {
 
   private async readIndex(): Promise<IndexFile> {
     const file = join(this.dir, INDEX_FILE);
+    // Parsed again only when the file changed: writers rename a new one into place (a new inode).
+    const st = await stat(file, { bigint: true }).catch(() => undefined);
+    const key = st ? `${st.ino}:${st.mtimeNs}:${st.size}` : undefined;
+    if (key !== undefined && this.parsedIndex?.key === key) return { ...this.parsedIndex.index, manifests: [...this.parsedIndex.index.manifests] };
     const json = await readJsonFile(file, `${file}: no such file (not an OCI image layout)`);
     const parsed = IndexSchema.safeParse(json);
     if (!parsed.success) throw new InputError(`${file}: not an OCI image index: ${firstIssue(parsed.error)}`);
-    return { ...(json as Record<string, unknown>), manifests: parsed.data.manifests ?? [] };
+    const index = { ...(json as Record<string, unknown>), manifests: parsed.data.manifests ?? [] };
+    if (key !== undefined) this.parsedIndex = { key, index };
+    return { ...index, manifests: [...index.manifests] };
   }
 
   /** The manifests and indexes listed in index.json, tagged or not. */
@@ -167,11 +174,17 @@ export class OciLayout implements Target {
     await mkdir(dir, { recursive: true });
     // The temp file sits next to the final path so rename is atomic (same filesystem).
     const tmp = join(dir, `.tmp-${hex.slice(0, 16)}-${randomBytes(6).toString('hex')}`);
-    const source = content instanceof Uint8Array ? Readable.from([content]) : content;
     try {
       // flush: fsync before close, so a crash never leaves a renamed but empty blob.
-      const out = createWriteStream(tmp, { flags: 'wx', mode: 0o644, flush: true });
-      await pipeline(source, verifyingStream(desc, `${this.location}@${desc.digest}`), out);
+      if (content instanceof Uint8Array) {
+        // Bytes in memory are checked whole and written at once: no stream for a small blob.
+        const actual = digestOf(content, algorithm);
+        if (actual !== desc.digest || content.length !== desc.size) throw new DigestMismatchError(`${this.location}@${desc.digest}`, desc.digest, actual);
+        await writeFile(tmp, content, { flag: 'wx', mode: 0o644, flush: true });
+      } else {
+        const out = createWriteStream(tmp, { flags: 'wx', mode: 0o644, flush: true });
+        await pipeline(content, verifyingStream(desc, `${this.location}@${desc.digest}`), out);
+      }
       await rename(tmp, final);
     } catch (err) {
       await rm(tmp, { force: true });
@@ -180,18 +193,28 @@ export class OciLayout implements Target {
   }
 
   async tag(desc: Descriptor, reference: string): Promise<void> {
-    if (reference === '') throw new InputError(`${this.location}: empty tag`);
-    if (!(await this.exists(desc))) throw new NotFoundError(`${this.location}: cannot tag missing ${desc.digest}`);
-    const entry: Descriptor = { mediaType: desc.mediaType, digest: desc.digest, size: desc.size };
-    if (desc.platform) entry.platform = desc.platform;
-    if (desc.artifactType) entry.artifactType = desc.artifactType;
-    entry.annotations = { [REF_NAME_ANNOTATION]: reference };
+    await this.tagAll([{ desc, reference }]);
+  }
+
+  /** Several tags in one rewrite of index.json: readers see all of them or none. */
+  async tagAll(tags: ReadonlyArray<{ desc: Descriptor; reference: string }>): Promise<void> {
+    for (const { desc, reference } of tags) {
+      if (reference === '') throw new InputError(`${this.location}: empty tag`);
+      if (!(await this.exists(desc))) throw new NotFoundError(`${this.location}: cannot tag missing ${desc.digest}`);
+    }
     await this.updateIndex((manifests) => {
-      const same = (m: Descriptor) => m.annotations?.[REF_NAME_ANNOTATION] === reference;
-      const at = manifests.findIndex(same);
-      // Replace in place (stable order for diffs), and drop any further duplicates.
-      if (at < 0) return [...manifests, entry];
-      return manifests.flatMap((m, i) => (i === at ? [entry] : same(m) ? [] : [m]));
+      let result = manifests;
+      for (const { desc, reference } of tags) {
+        const entry: Descriptor = { mediaType: desc.mediaType, digest: desc.digest, size: desc.size };
+        if (desc.platform) entry.platform = desc.platform;
+        if (desc.artifactType) entry.artifactType = desc.artifactType;
+        entry.annotations = { [REF_NAME_ANNOTATION]: reference };
+        const same = (m: Descriptor) => m.annotations?.[REF_NAME_ANNOTATION] === reference;
+        const at = result.findIndex(same);
+        // Replace in place (stable order for diffs), and drop any further duplicates.
+        result = at < 0 ? [...result, entry] : result.flatMap((m, i) => (i === at ? [entry] : same(m) ? [] : [m]));
+      }
+      return result;
     });
   }
 

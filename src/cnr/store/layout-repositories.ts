@@ -120,6 +120,10 @@ class LayoutPackage implements PackageRepository {
     return this.layout.tag(desc, reference);
   }
 
+  tagAll(tags: ReadonlyArray<{ desc: Descriptor; reference: string }>): Promise<void> {
+    return this.layout.tagAll(tags);
+  }
+
   untag(tag: string): Promise<void> {
     return this.layout.untag(tag);
   }

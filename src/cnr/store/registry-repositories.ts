@@ -111,6 +111,10 @@ class RegistryPackage implements PackageRepository {
     return this.write().tag(desc, reference);
   }
 
+  async tagAll(tags: ReadonlyArray<{ desc: Descriptor; reference: string }>): Promise<void> {
+    for (const { desc, reference } of tags) await this.write().tag(desc, reference);
+  }
+
   async untag(_tag: string, desc: Descriptor): Promise<void> {
     await this.write().deleteManifest(desc.digest);
   }

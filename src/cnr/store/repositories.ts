@@ -23,6 +23,8 @@ export interface PackageRepository extends Target {
   tagView(): Promise<TagView>;
   /** What a tag names now; undefined when there is no such tag. */
   probe(tag: string): Promise<Descriptor | undefined>;
+  /** Tags in this order (a registry: one request each; a layout: one rewrite of index.json). */
+  tagAll(tags: ReadonlyArray<{ desc: Descriptor; reference: string }>): Promise<void>;
   /**
    * Remove a tag that names `desc`. On a registry this deletes the manifest `desc` (how the
    * distribution API removes tags) with every tag on it: the store gives each manifest it

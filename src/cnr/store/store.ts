@@ -142,8 +142,8 @@ export class CnrStore {
         { package: pkg.full, release, mediaType: req.mediaType, createdAt, metadata: req.metadata, packageCreatedAt, digest: content.digest, size: content.size, blobDigest, ...(content.chart ? { chart: content.chart } : {}) },
         blobFilename(pkg, content.digest),
       );
-      await pushMissing(repo, built.layer, req.blob);
-      await pushMissing(repo, built.config.desc, built.config.bytes);
+      // Blobs before the manifest that names them (a registry checks), the index after, tags last.
+      await Promise.all([pushMissing(repo, built.layer, req.blob), pushMissing(repo, built.config.desc, built.config.bytes)]);
       await repo.push(built.manifest.desc, built.manifest.bytes);
       const entry: ReleaseEntry = {
         mediaType: req.mediaType,
@@ -152,7 +152,7 @@ export class CnrStore {
       const before = existing?.entries ?? [];
       const at = before.findIndex((e) => e.mediaType === req.mediaType);
       const entries = at < 0 ? [...before, entry] : before.map((e, i) => (i === at ? entry : e));
-      await writeRelease(repo, this.reader, pkg, release, packageCreatedAt, entries);
+      await writeRelease(repo, pkg, release, packageCreatedAt, entries);
       this.list.changed(pkg);
       return { package: pkg.full, release, mediaType: req.mediaType, createdAt, metadata: req.metadata, digest: content.digest, size: content.size, helmChart: built.helmChart, blob: built.layer };
     });
@@ -169,7 +169,7 @@ export class CnrStore {
       const record = pick(pkg, stored, mediaType);
       const entries = stored.entries.filter((e) => e.mediaType !== record.mediaType);
       if (entries.length > 0) {
-        await writeRelease(repo, this.reader, pkg, stored.release, stored.packageCreatedAt, entries);
+        await writeRelease(repo, pkg, stored.release, stored.packageCreatedAt, entries);
       } else {
         await repo.untag(releaseTag(stored.release), stored.index);
         await reconcilePlainTag(repo, this.reader, pkg, stored.release, undefined);

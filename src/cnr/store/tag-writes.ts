@@ -11,12 +11,22 @@ import type { PackageRepository } from './repositories.js';
  * the truth; Helm's tag `X` is derived from it and written after it.
  */
 
-/** The release's index, tagged last; then Helm's tag follows it. */
-export async function writeRelease(repo: PackageRepository, reader: PackageReader, pkg: PackageName, release: string, packageCreatedAt: string, entries: ReleaseEntry[]): Promise<void> {
+/**
+ * The release's index, then its tags: `release-X` first (the truth), Helm's `X` after it (on a
+ * layout both land in one rewrite of index.json).
+ */
+export async function writeRelease(repo: PackageRepository, pkg: PackageName, release: string, packageCreatedAt: string, entries: ReleaseEntry[]): Promise<void> {
   const index = releaseIndex(pkg.full, release, packageCreatedAt, entries);
   await repo.push(index.desc, index.bytes);
-  await repo.tag(index.desc, releaseTag(release));
-  await reconcilePlainTag(repo, reader, pkg, release, { index: index.desc, entries });
+  await repo.tagAll([
+    { desc: index.desc, reference: releaseTag(release) },
+    { desc: plainTarget(index.desc, entries), reference: plainTag(release) },
+  ]);
+}
+
+/** What Helm's tag of a release names: its Helm chart when it has one, else its index. */
+function plainTarget(index: Descriptor, entries: readonly ReleaseEntry[]): Descriptor {
+  return entries.find((e) => e.manifest.artifactType === HelmMediaType.config)?.manifest ?? index;
 }
 
 /**
@@ -26,8 +36,7 @@ export async function writeRelease(repo: PackageRepository, reader: PackageReade
  */
 export async function reconcilePlainTag(repo: PackageRepository, reader: PackageReader, pkg: PackageName, release: string, stored: { index: Descriptor; entries: ReleaseEntry[] } | undefined): Promise<void> {
   const tag = plainTag(release);
-  const chart = stored?.entries.find((e) => e.manifest.artifactType === HelmMediaType.config);
-  const desired = chart?.manifest ?? stored?.index;
+  const desired = stored ? plainTarget(stored.index, stored.entries) : undefined;
   const current = await repo.probe(tag);
   if (desired && current?.digest === desired.digest) return;
   if (desired) return repo.tag(desired, tag);
