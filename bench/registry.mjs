@@ -52,6 +52,7 @@ export async function startRegistry(parent, name) {
     name,
     host,
     dir,
+    pid: child.pid,
     /** Access-log lines (one per request) written so far. */
     async requests() {
       await sleep(150); // let the registry flush its log

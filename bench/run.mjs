@@ -1,8 +1,9 @@
-// `npm run bench [-- --quick] [-- --only big,small,reloc,recopy,huge] [-- --reps N]`
+// `npm run bench [-- --quick] [-- --only big,small,reloc,recopy,huge,cnr] [-- --reps N]`
 //
 // cnab-oci against skopeo (and against the registry's raw ingest rate) on loopback registry:2
 // servers started here. Every figure of a row is measured in the same run. See README
-// "Performance" for what each row means.
+// "Performance" for what each row means. The `cnr` section is bench/cnr.mjs (the CNR server under
+// wrk load), run as its own process after the others; it prints its own table.
 import { spawn } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -15,7 +16,8 @@ import { agent, bundleJson, makeImage, parallel, pushHugeImage, pushImage, putBl
 const root = fileURLToPath(new URL('..', import.meta.url));
 const argv = process.argv.slice(2);
 const quick = argv.includes('--quick');
-const only = new Set((argvValue('--only') ?? 'big,small,reloc,recopy,huge').split(','));
+const COPY_SECTIONS = ['big', 'small', 'reloc', 'recopy', 'huge'];
+const only = new Set((argvValue('--only') ?? [...COPY_SECTIONS, 'cnr'].join(',')).split(','));
 const reps = Number(argvValue('--reps') ?? (quick ? 1 : 2));
 const SIZES = quick
   ? { bigLayer: 2_000_000, smallImages: 20, smallLayers: [16_000, 48_000], huge: 64 * 2 ** 20 }
@@ -124,6 +126,7 @@ async function counted(registries, fn) {
 async function main() {
   work = await mkdtemp(join(tmpdir(), 'cnab-oci-bench-'));
   if (!existsSync(CLI)) throw new Error('dist/ is missing: run `npm run build` (npm run bench does)');
+  if (!COPY_SECTIONS.some((s) => only.has(s))) return cnrSection();
   cliHasCopy = /^\s+copy\b/m.test((await run(process.execPath, [CLI, '--help'])).stdout);
   const skopeoVersion = (await run(SKOPEO, ['--version'])).stdout.trim();
   log(`${quick ? 'quick' : 'full'} run, ${reps} rep(s); cnab-oci copy via ${cliHasCopy ? 'the CLI' : 'the library (CLI has no copy yet)'}; ${skopeoVersion}`);
@@ -266,6 +269,16 @@ async function main() {
   }
 
   printTable(rows);
+  if (only.has('cnr')) await cnrSection();
+}
+
+/** bench/cnr.mjs in its own process (its servers, its table), with this run's --quick. */
+function cnrSection() {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [join(root, 'bench/cnr.mjs'), ...(quick ? ['--quick'] : [])], { cwd: root, stdio: 'inherit' });
+    child.on('error', reject);
+    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`bench/cnr.mjs exited ${code}`))));
+  });
 }
 
 function printTable(rows) {
