@@ -59,7 +59,7 @@ function registryHost(value: string): string {
   return host;
 }
 
-async function readStdin(): Promise<string> {
+export async function readStdin(): Promise<string> {
   let text = '';
   process.stdin.setEncoding('utf8');
   for await (const chunk of process.stdin) text += chunk as string;

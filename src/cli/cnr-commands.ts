@@ -1,10 +1,9 @@
 import { Command, Option } from 'commander';
 import { InputError } from '../oci/errors.js';
-import { checkExposure, createCnrServer, DEFAULT_MAX_BODY } from '../cnr/server/app.js';
-import { Htpasswd } from '../cnr/server/auth.js';
-import { openStorage, parseStorage } from '../cnr/store/open.js';
-import { CnrStore } from '../cnr/store/store.js';
+import { DEFAULT_MAX_BODY } from '../cnr/server/limits.js';
 import type { RegistryClient } from '../registry/client.js';
+import { registerCnrClientCommands } from './cnr-client-commands.js';
+import { registerCnrMigrateCommand } from './cnr-migrate-command.js';
 import { context } from './commands.js';
 
 /** `cnab-oci cnr ...`: the Container Native Registry server (and, later, its client). */
@@ -25,6 +24,13 @@ export function registerCnrCommands(program: Command): void {
     .addOption(new Option('--list-ttl <seconds>', 'how long the package list may be served before it is rebuilt (changes through other servers show within this)').argParser(seconds).default(5))
     .addOption(new Option('--log-format <format>', 'access log on stderr').choices(['text', 'json', 'none']).default('text'))
     .action(async (opts, cmd: Command) => {
+      // The server (fastify) is loaded by this command only: every other command starts faster.
+      const [{ checkExposure, createCnrServer }, { Htpasswd }, { openStorage, parseStorage }, { CnrStore }] = await Promise.all([
+        import('../cnr/server/app.js'),
+        import('../cnr/server/auth.js'),
+        import('../cnr/store/open.js'),
+        import('../cnr/store/store.js'),
+      ]);
       const { host, port } = parseListen(opts.listen);
       const users = opts.htpasswd ? await Htpasswd.load(opts.htpasswd) : undefined;
       checkExposure({ host, readOnly: opts.readOnly, anonymousWrites: opts.anonymousWrites, ...(users ? { users } : {}) });
@@ -61,6 +67,9 @@ export function registerCnrCommands(program: Command): void {
         process.once('SIGINT', () => stop('SIGINT'));
       });
     });
+
+  registerCnrClientCommands(cnr);
+  registerCnrMigrateCommand(cnr);
 }
 
 function parseListen(value: string): { host: string; port: number } {

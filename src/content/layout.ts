@@ -157,6 +157,20 @@ export class OciLayout implements Target {
     return pipelineCb(fh.createReadStream(), verify, () => {});
   }
 
+  /** A small blob read whole and checked against its digest (fetchBytes; manifests, configs). */
+  async fetchSmall(desc: Descriptor): Promise<Uint8Array> {
+    let data: Buffer;
+    try {
+      data = await readFile(this.blobPath(desc.digest));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new NotFoundError(`${this.location}: blob ${desc.digest} not found`);
+      throw err;
+    }
+    const actual = digestOf(data, parseDigest(desc.digest).algorithm);
+    if (actual !== desc.digest || data.length !== desc.size) throw new DigestMismatchError(`${this.location}@${desc.digest}`, desc.digest, actual);
+    return data;
+  }
+
   async exists(desc: Descriptor): Promise<boolean> {
     const st = await stat(this.blobPath(desc.digest)).catch(() => undefined);
     // A blob of the wrong size is a leftover of some other writer: treat it as absent so push replaces it.

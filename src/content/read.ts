@@ -27,5 +27,6 @@ export async function fetchBytes(target: ReadOnlyTarget, desc: Descriptor): Prom
   if (desc.size > MAX_MANIFEST_SIZE) {
     throw new InvalidContentError(`${target.location}@${desc.digest}: ${desc.size} bytes is over the ${MAX_MANIFEST_SIZE}-byte limit for manifests and configs`);
   }
+  if (target.fetchSmall) return target.fetchSmall(desc);
   return readAll(await target.fetch(desc), desc.size);
 }

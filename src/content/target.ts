@@ -16,6 +16,8 @@ export interface ReadOnlyTarget {
   /** Resolve a tag or digest to the descriptor of the manifest or index it names. */
   resolve(reference: string): Promise<Descriptor>;
   fetch(desc: Descriptor): Promise<Readable>;
+  /** Optional: a small object whole and verified, where the target can do it without a stream (see fetchBytes). */
+  fetchSmall?(desc: Descriptor): Promise<Uint8Array>;
   exists(desc: Descriptor): Promise<boolean>;
 }
 

@@ -373,13 +373,18 @@ describe('cnr serve: the browser pages in headless Chromium', () => {
     expect(await page.text('h1')).toEqual(['Package not found']);
     await page.screenshot('6-not-found');
 
+    const browser = { accept: 'text/html,application/xhtml+xml,*/*;q=0.8' };
     for (const path of ['/', '/acme/web', '/acme/nothing', '/Not_Valid/x']) {
-      const answer = await call(`${server.url}${path}`);
+      const answer = await call(`${server.url}${path}`, { headers: browser });
       expect(answer.headers['content-type'], path).toBe('text/html; charset=utf-8');
       expect(answer.headers['content-security-policy'], path).toBe("default-src 'none'; style-src 'unsafe-inline'; form-action 'self'");
       expect(answer.body.toString().startsWith('<!doctype html>'), path).toBe(true);
     }
-    expect((await call(`${server.url}/Not_Valid/x`)).status).toBe(404);
+    expect((await call(`${server.url}/Not_Valid/x`, { headers: browser })).status).toBe(404);
+    // A client that does not ask for HTML (an API client on a wrong path) gets the API's envelope.
+    const api = await call(`${server.url}/acme/nothing`);
+    expect(api.status).toBe(404);
+    expect((api.json as { code?: string }).code).toBe('resource-not-found');
     // HOST in the commands is the Host header; one that is not a plain host[:port] is replaced by the address used.
     const named = (await call(`${server.url}/acme/web`, { headers: { host: 'cnr.example:8080' } })).body.toString();
     expect(named).toContain('curl -o acme_web_');

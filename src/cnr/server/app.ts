@@ -8,6 +8,7 @@ import type { Htpasswd } from './auth.js';
 import { sendError, toCnrError } from './errors.js';
 import { registerApi } from './routes.js';
 import { registerBrowse } from './browse.js';
+import { DEFAULT_MAX_BODY } from './limits.js';
 
 export interface CnrServerOptions {
   store: CnrStore;
@@ -25,7 +26,7 @@ export interface CnrServerOptions {
   version?: string;
 }
 
-export const DEFAULT_MAX_BODY = 64 * 1024 * 1024;
+export { DEFAULT_MAX_BODY };
 
 /**
  * The CNR server as a function: a fastify instance serving the CNR API at `/api/v1/...` (as

@@ -108,6 +108,10 @@ class LayoutPackage implements PackageRepository {
     return this.layout.fetch(desc);
   }
 
+  fetchSmall(desc: Descriptor): Promise<Uint8Array> {
+    return this.layout.fetchSmall(desc);
+  }
+
   exists(desc: Descriptor): Promise<boolean> {
     return this.layout.exists(desc);
   }

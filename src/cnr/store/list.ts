@@ -21,7 +21,7 @@ const CONCURRENCY = 16;
  * through this one shows at once (the package is read again before the next answer).
  */
 export class PackageList {
-  private listing: (PackageListing & { at: number; byName: Map<string, ListEntry> }) | undefined;
+  private listing: (PackageListing & { at: number; byName: Map<string, ListEntry>; signature: string }) | undefined;
   private rebuilding: Promise<void> | undefined;
   private readonly dirty = new Set<string>();
   private version = 0;
@@ -71,7 +71,10 @@ export class PackageList {
 
   private publish(byName: Map<string, ListEntry>): void {
     const entries = [...byName.values()].sort((a, b) => (a.created_at < b.created_at ? -1 : a.created_at > b.created_at ? 1 : a.name < b.name ? -1 : 1));
-    this.listing = { entries, byName, at: Date.now(), version: ++this.version };
+    // A rebuild that found nothing new keeps the version, so answers built from it stay cached.
+    const signature = JSON.stringify(entries);
+    const version = this.listing?.signature === signature ? this.version : ++this.version;
+    this.listing = { entries, byName, at: Date.now(), version, signature };
   }
 
   /** A package's entry; undefined when it has no release, or holds content this store cannot read (it is not listed). */

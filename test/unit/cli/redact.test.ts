@@ -22,4 +22,12 @@ describe('redactSecrets', () => {
     expect(redactSecrets(msg)).toBe(msg);
     expect(redactSecrets('debug: GET https://reg.example/v2/acme/app/blobs/sha256:ab -> 200')).toBe('debug: GET https://reg.example/v2/acme/app/blobs/sha256:ab -> 200');
   });
+
+  it("hides Quay's CNR token (lowercase basic) but not the word basic in prose", () => {
+    const token = `basic ${Buffer.from('alice:s3cret').toString('base64')}`;
+    const out = redactSecrets(`sending authorization: ${token}`);
+    expect(out).not.toContain(Buffer.from('alice:s3cret').toString('base64'));
+    expect(out).toContain('basic ***');
+    expect(redactSecrets('a basic check failed')).toBe('a basic check failed');
+  });
 });
