@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest, HTTPMethods } from 
 import { CnrError, invalidParameters } from '../model/errors.js';
 import { parseChannelName, parseMediaType, parsePackageName, type PackageName } from '../model/names.js';
 import { parseRelease } from '../model/releases.js';
-import { channelView, manifestView, pushOrder, releaseView, type ListEntry } from '../model/views.js';
+import { channelView, manifestView, pushOrder, releaseView, type ChannelRecord, type ListEntry, type ReleaseRecord } from '../model/views.js';
 import type { BlobContent, CnrStore } from '../store/store.js';
 import { loginFields, loginToken, type Htpasswd } from './auth.js';
 import { parsePushBody } from './push-body.js';
@@ -51,6 +51,7 @@ export function registerApi(app: FastifyInstance, opts: ApiOptions): void {
     });
   };
   const listAnswers = new AnswerCache();
+  const views = new ViewCache();
 
   resource('/version', { GET: async () => ({ 'cnr-api': '0.2.7', 'cnab-oci': opts.version }) });
 
@@ -142,9 +143,9 @@ export function registerApi(app: FastifyInstance, opts: ApiOptions): void {
     },
   });
   resource(`${P}/:release/:mediaType`, {
-    GET: async (req) => {
+    GET: async (req, reply) => {
       const { record, channels } = await store.record(pkgOf(req.params), req.params.release!, mediaTypeParam(req.params.mediaType!));
-      return releaseView(record, channels);
+      return reply.type('application/json').send(views.releaseView(record, channels));
     },
     DELETE: async (req) => {
       const pkg = pkgOf(req.params);
@@ -198,6 +199,24 @@ function parseJsonBody(raw: unknown): unknown {
     return JSON.parse(Buffer.isBuffer(raw) ? raw.toString('utf8') : '');
   } catch {
     throw new CnrError(400, 'invalid-usage', 'request body is not JSON');
+  }
+}
+
+/**
+ * The one-release view serialized, per record (records come from the store's content cache, so
+ * the same object while its release is unchanged) and the channels that name it current: the
+ * most requested answer is built once, not once per request.
+ */
+class ViewCache {
+  private readonly bodies = new WeakMap<ReleaseRecord, { channels: string; body: string }>();
+
+  releaseView(record: ReleaseRecord, channels: readonly ChannelRecord[]): string {
+    const current = channels.filter((c) => c.current === record.release).map((c) => c.name).join('\n');
+    const known = this.bodies.get(record);
+    if (known?.channels === current) return known.body;
+    const body = JSON.stringify(releaseView(record, channels));
+    this.bodies.set(record, { channels: current, body });
+    return body;
   }
 }
 
