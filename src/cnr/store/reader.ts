@@ -44,8 +44,8 @@ export class PackageReader {
     this.cache = new LruCache(cacheBytes);
   }
 
-  async tagMap(repo: PackageRepository): Promise<TagMap> {
-    const view = await repo.tagView();
+  async tagMap(repo: PackageRepository, hints?: readonly string[]): Promise<TagMap> {
+    const view = await repo.tagView(hints);
     // A layout hands out the same view while index.json is unchanged: its parse is kept with it.
     const known = this.tagMaps.get(view.tags);
     if (known) return known;

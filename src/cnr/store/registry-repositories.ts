@@ -23,6 +23,9 @@ export class RegistryRepositories implements RepositorySet {
     return this.repository(repo).probe(tag);
   });
 
+  /** The channel tags each package had when last listed (guesses for the next read; never answers). */
+  private readonly lastChannels = new Map<string, string[]>();
+
   constructor(
     private readonly client: RegistryClient,
     readonly registry: string,
@@ -55,8 +58,23 @@ export class RegistryRepositories implements RepositorySet {
     return this.client.repository(parseReference(`${this.registry}/${path}`));
   }
 
-  tags(path: string): Promise<string[]> {
-    return this.tagLists.read(path);
+  /**
+   * The tag list, and the tags the caller will ask about read at the same time rather than after
+   * it: the channels the previous list of this package had, and `hints`. Each of these reads
+   * starts after the call, so all of them are fresh; one round trip instead of two.
+   */
+  async tagView(path: string, hints: readonly string[]): Promise<TagView> {
+    const ahead = new Map<string, Promise<Descriptor | undefined>>();
+    for (const tag of [...(this.lastChannels.get(path) ?? []), ...hints]) {
+      const read = this.probe(path, tag);
+      read.catch(() => undefined); // awaited below only when asked for
+      ahead.set(tag, read);
+    }
+    const tags = await this.tagLists.read(path);
+    const channels = tags.filter((t) => t.startsWith('channel-'));
+    if (channels.length > 0) this.lastChannels.set(path, channels);
+    else this.lastChannels.delete(path);
+    return { tags, probe: (tag) => ahead.get(tag) ?? this.probe(path, tag) };
   }
 
   probe(path: string, tag: string): Promise<Descriptor | undefined> {
@@ -82,8 +100,8 @@ class RegistryPackage implements PackageRepository {
     this.location = `${set.registry}/${path}`;
   }
 
-  async tagView(): Promise<TagView> {
-    return { tags: await this.set.tags(this.path), probe: (tag) => this.probe(tag) };
+  tagView(hints: readonly string[] = []): Promise<TagView> {
+    return this.set.tagView(this.path, hints);
   }
 
   probe(tag: string): Promise<Descriptor | undefined> {

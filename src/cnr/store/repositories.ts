@@ -19,8 +19,12 @@ export interface RepositorySet {
 
 /** One package's repository. Reads of tags are fresh: what the storage holds now. */
 export interface PackageRepository extends Target {
-  /** The tags now, and a way to look up what they name (from the same read where the storage gives both at once). */
-  tagView(): Promise<TagView>;
+  /**
+   * The tags now, and a way to look up what they name (from the same read where the storage
+   * gives both at once). `hints` are tags the caller will look up: a storage that reads each tag
+   * separately may start reading them together with the list.
+   */
+  tagView(hints?: readonly string[]): Promise<TagView>;
   /** What a tag names now; undefined when there is no such tag. */
   probe(tag: string): Promise<Descriptor | undefined>;
   /** Tags in this order (a registry: one request each; a layout: one rewrite of index.json). */

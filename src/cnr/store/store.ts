@@ -2,7 +2,7 @@ import { digestOf } from '../../oci/digest.js';
 import { channelNotFound, invalidUsage, packageExists, packageNotFound, releaseNotFound } from '../model/errors.js';
 import { blobFilename, channelTag, manifestMediaType, releaseTag, type PackageName } from '../model/names.js';
 import { inspectPackage, DEFAULT_MAX_UNPACKED } from '../model/package.js';
-import { parseRelease, selectRelease, sortDescending } from '../model/releases.js';
+import { isRelease, parseRelease, selectRelease, sortDescending } from '../model/releases.js';
 import { formatTimestamp, pushOrder, type ChannelRecord, type PackageRecord, type ReleaseRecord } from '../model/views.js';
 import { PackageList } from './list.js';
 import { HelmMediaType, releaseManifest, type ReleaseEntry } from './oci-mapping.js';
@@ -79,7 +79,7 @@ export class CnrStore {
   /** The release a query (`default`, `1.2.3`, `>=1.0,<2.0`) selects, with the package's channels. */
   async release(pkg: PackageName, query: string): Promise<{ release: StoredRelease; channels: ChannelRecord[] }> {
     const repo = await this.existing(pkg);
-    const tags = await this.reader.tagMap(repo);
+    const tags = await this.reader.tagMap(repo, isRelease(query) ? [releaseTag(query)] : []);
     if (tags.releases.length === 0) throw packageNotFound(pkg.full);
     const chosen = selectRelease(tags.releases, query);
     const [release, channels] = await Promise.all([
