@@ -38,6 +38,8 @@ const indexQueues = new Map<string, Promise<void>>();
 export class OciLayout implements Target {
   readonly location: string;
   private parsedIndex: { key: string; index: IndexFile } | undefined;
+  /** Blob directories known to exist: one mkdir per layout and algorithm, not one per blob. */
+  private readonly blobDirs = new Set<string>();
 
   private constructor(readonly dir: string) {
     this.location = `oci:${dir}`;
@@ -185,7 +187,10 @@ export class OciLayout implements Target {
     }
     const { algorithm, hex } = parseDigest(desc.digest);
     const dir = join(this.dir, 'blobs', algorithm);
-    await mkdir(dir, { recursive: true });
+    if (!this.blobDirs.has(dir)) {
+      await mkdir(dir, { recursive: true });
+      this.blobDirs.add(dir);
+    }
     // The temp file sits next to the final path so rename is atomic (same filesystem).
     const tmp = join(dir, `.tmp-${hex.slice(0, 16)}-${randomBytes(6).toString('hex')}`);
     try {
@@ -242,7 +247,11 @@ export class OciLayout implements Target {
     const run = (indexQueues.get(key) ?? Promise.resolve()).then(async () => {
       const index = await this.readIndex();
       index.manifests = change(index.manifests);
-      await writeFileAtomic(join(this.dir, INDEX_FILE), JSON.stringify(index));
+      const file = join(this.dir, INDEX_FILE);
+      await writeFileAtomic(file, JSON.stringify(index));
+      // What was just written is the parse of the file now there: the next read need not parse it.
+      const st = await stat(file, { bigint: true }).catch(() => undefined);
+      if (st) this.parsedIndex = { key: `${st.ino}:${st.mtimeNs}:${st.size}`, index: { ...index, manifests: [...index.manifests] } };
     });
     const tail = run.catch(() => {});
     indexQueues.set(key, tail);

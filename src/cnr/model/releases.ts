@@ -21,7 +21,9 @@ export function isRelease(release: string): boolean {
 
 /** Highest first, SemVer precedence (build metadata breaks ties by text, so the order is total). */
 export function sortDescending(releases: Iterable<string>): string[] {
-  return [...releases].sort((a, b) => semver.compareBuild(b, a));
+  // Parsed once each, not once per comparison: a package may have hundreds of releases.
+  const parsed = [...releases].map((r) => ({ r, v: semver.parse(r) }));
+  return parsed.sort((a, b) => (a.v && b.v ? b.v.compareBuild(a.v) : a.r < b.r ? 1 : a.r > b.r ? -1 : 0)).map((p) => p.r);
 }
 
 /**

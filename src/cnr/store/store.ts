@@ -145,6 +145,9 @@ export class CnrStore {
       // Blobs before the manifest that names them (a registry checks), the index after, tags last.
       await Promise.all([pushMissing(repo, built.layer, req.blob), pushMissing(repo, built.config.desc, built.config.bytes)]);
       await repo.push(built.manifest.desc, built.manifest.bytes);
+      const record: ReleaseRecord = { package: pkg.full, release, mediaType: req.mediaType, createdAt, metadata: req.metadata, digest: content.digest, size: content.size, helmChart: built.helmChart, blob: built.layer };
+      // The next push of this package reads this release back (the package's creation time): from memory.
+      this.reader.remember(built.manifest.desc, 'manifest', record);
       const entry: ReleaseEntry = {
         mediaType: req.mediaType,
         manifest: { ...built.manifest.desc, artifactType: built.helmChart ? HelmMediaType.config : manifestMediaType(req.mediaType) },
@@ -152,9 +155,9 @@ export class CnrStore {
       const before = existing?.entries ?? [];
       const at = before.findIndex((e) => e.mediaType === req.mediaType);
       const entries = at < 0 ? [...before, entry] : before.map((e, i) => (i === at ? entry : e));
-      await writeRelease(repo, pkg, release, packageCreatedAt, entries);
+      await writeRelease(repo, this.reader, pkg, release, packageCreatedAt, entries);
       this.list.changed(pkg);
-      return { package: pkg.full, release, mediaType: req.mediaType, createdAt, metadata: req.metadata, digest: content.digest, size: content.size, helmChart: built.helmChart, blob: built.layer };
+      return record;
     });
   }
 
@@ -169,7 +172,7 @@ export class CnrStore {
       const record = pick(pkg, stored, mediaType);
       const entries = stored.entries.filter((e) => e.mediaType !== record.mediaType);
       if (entries.length > 0) {
-        await writeRelease(repo, pkg, stored.release, stored.packageCreatedAt, entries);
+        await writeRelease(repo, this.reader, pkg, stored.release, stored.packageCreatedAt, entries);
       } else {
         await repo.untag(releaseTag(stored.release), stored.index);
         await reconcilePlainTag(repo, this.reader, pkg, stored.release, undefined);

@@ -15,9 +15,10 @@ import type { PackageRepository } from './repositories.js';
  * The release's index, then its tags: `release-X` first (the truth), Helm's `X` after it (on a
  * layout both land in one rewrite of index.json).
  */
-export async function writeRelease(repo: PackageRepository, pkg: PackageName, release: string, packageCreatedAt: string, entries: ReleaseEntry[]): Promise<void> {
+export async function writeRelease(repo: PackageRepository, reader: PackageReader, pkg: PackageName, release: string, packageCreatedAt: string, entries: ReleaseEntry[]): Promise<void> {
   const index = releaseIndex(pkg.full, release, packageCreatedAt, entries);
   await repo.push(index.desc, index.bytes);
+  reader.remember(index.desc, 'index', { release, packageCreatedAt, entries });
   await repo.tagAll([
     { desc: index.desc, reference: releaseTag(release) },
     { desc: plainTarget(index.desc, entries), reference: plainTag(release) },
