@@ -23,7 +23,7 @@ export function isRelease(release: string): boolean {
 export function sortDescending(releases: Iterable<string>): string[] {
   // Parsed once each, not once per comparison: a package may have hundreds of releases.
   const parsed = [...releases].map((r) => ({ r, v: semver.parse(r) }));
-  return parsed.sort((a, b) => (a.v && b.v ? b.v.compareBuild(a.v) : a.r < b.r ? 1 : a.r > b.r ? -1 : 0)).map((p) => p.r);
+  return parsed.sort((a, b) => (a.v && b.v ? b.v.compare(a.v) || b.v.compareBuild(a.v) : a.r < b.r ? 1 : a.r > b.r ? -1 : 0)).map((p) => p.r);
 }
 
 /**
