@@ -25,3 +25,15 @@ export { Annotation as CnrAnnotation, HelmMediaType } from './store/oci-mapping.
 // Server
 export { createCnrServer, checkExposure, DEFAULT_MAX_BODY, type CnrServerOptions } from './server/app.js';
 export { Htpasswd, loginToken } from './server/auth.js';
+
+// Client
+export { CnrClient, type CnrClientOptions, type RemoteView } from './client/client.js';
+export { parseCnrReference, parseServer, DEFAULT_SERVER, type CnrReference, type CnrServerAddress } from './model/reference.js';
+export { packPackage, releaseFromChart, type PackOptions } from './client/pack.js';
+export { verifyPackage, unpackPackage, PackageMismatchError, type ExpectedPackage, type UnpackResult } from './client/unpack.js';
+export { readLocalPackage, fetchVerified } from './client/local-package.js';
+
+// Migration
+export { migrateCnr, type MigrateOptions, type MigrateEvent, type MigrateSummary } from './migrate/migrate.js';
+export { apprStoreSource, serverSource, type CnrSource } from './migrate/sources.js';
+export { openApprStore, ApprStoreError, ApprBlobError, type ApprStore, type ReleaseSource } from './migrate/appr-store.js';
