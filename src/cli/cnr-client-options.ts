@@ -1,26 +1,14 @@
-import { dirname, join } from 'node:path';
 import type { Command } from 'commander';
 import type { CnrClient } from '../cnr/client/client.js';
 import { loadCnrToken } from '../cnr/client/tokens.js';
 import { parseServer, type CnrServerAddress } from '../cnr/model/reference.js';
 import { InputError } from '../oci/errors.js';
-import { dockerConfigPath } from '../registry/credentials.js';
-import type { TransportOptions } from '../registry/transport.js';
-import { readInputFile } from '../util/files.js';
-import { Output } from './output.js';
-import { redactSecrets } from './redact.js';
+import { transportContext } from './commands.js';
+import type { Output } from './output.js';
 
 /** What every CNR client command shares: --prefix, the server address, and a client from the global flags. */
 
-export interface GlobalOptions {
-  insecureRegistry: string[];
-  insecureRegistries: string[];
-  caFile: string[];
-  certsDir: string;
-  json: boolean;
-  debug: boolean;
-  retries: number;
-}
+export type { GlobalOptions } from './commands.js';
 
 export interface PrefixOption {
   prefix?: string;
@@ -48,19 +36,9 @@ function parsePrefix(value: string): string {
 
 /** Output and a client of `server` from the global flags (TLS, insecure hosts, retries, --debug), with the stored token for its host. */
 export async function openClient(cmd: Command, server: CnrServerAddress, withToken = true): Promise<{ out: Output; client: CnrClient }> {
-  const g = cmd.optsWithGlobals() as GlobalOptions;
-  const out = new Output(g.json, g.debug);
-  const ca = await Promise.all(g.caFile.map((f) => readInputFile(f).then((b) => b.toString())));
+  const { out, transport } = await transportContext(cmd);
   const token = withToken ? await loadCnrToken(server.host) : undefined;
-  const options: TransportOptions = {
-    insecureRegistries: [...g.insecureRegistry, ...g.insecureRegistries],
-    ca,
-    certsDir: g.certsDir,
-    certsDirs: [join(dirname(dockerConfigPath()), 'certs.d')],
-    debug: g.debug ? (line: string) => out.debug(redactSecrets(line)) : undefined,
-    attempts: g.retries + 1,
-  };
   // Loaded on use: the client and the packing code are not paid for by every other command's start-up.
   const { CnrClient } = await import('../cnr/client/client.js');
-  return { out, client: new CnrClient(server, { ...options, ...(token ? { token } : {}) }) };
+  return { out, client: new CnrClient(server, { ...transport, ...(token ? { token } : {}) }) };
 }

@@ -11,11 +11,12 @@ import { convertOffline, writeConverted } from '../ops/convert.js';
 import { createImageResolver, openLocation } from '../ops/locations.js';
 import { pullBundle } from '../ops/pull.js';
 import { pushBundle } from '../ops/push.js';
+import type { TransportOptions } from '../registry/transport.js';
 import { readInputFile, writeFilesAtomic } from '../util/files.js';
 import { Output } from './output.js';
 import { redactSecrets } from './redact.js';
 
-interface GlobalOptions {
+export interface GlobalOptions {
   insecureRegistry: string[];
   insecureRegistries: string[];
   caFile: string[];
@@ -25,13 +26,12 @@ interface GlobalOptions {
   retries: number;
 }
 
-/** Output and a registry client from the global flags; `credentials` replaces Docker's (login). */
-export async function context(cmd: Command, credentials: CredentialStore = defaultCredentialStore()): Promise<{ out: Output; client: RegistryClient }> {
+/** Output, and the transport settings of the global flags (TLS, insecure hosts, retries, --debug): for registries and CNR servers alike. */
+export async function transportContext(cmd: Command): Promise<{ out: Output; transport: TransportOptions }> {
   const g = cmd.optsWithGlobals() as GlobalOptions;
   const out = new Output(g.json, g.debug);
   const ca = await Promise.all(g.caFile.map((f) => readInputFile(f).then((b) => b.toString())));
-  const client = new RegistryClient({
-    credentials,
+  const transport: TransportOptions = {
     insecureRegistries: [...g.insecureRegistry, ...g.insecureRegistries],
     ca,
     certsDir: g.certsDir,
@@ -39,8 +39,14 @@ export async function context(cmd: Command, credentials: CredentialStore = defau
     certsDirs: [join(dirname(dockerConfigPath()), 'certs.d')],
     debug: g.debug ? (line: string) => out.debug(redactSecrets(line)) : undefined,
     attempts: g.retries + 1,
-  });
-  return { out, client };
+  };
+  return { out, transport };
+}
+
+/** Output and a registry client from the global flags; `credentials` replaces Docker's (login). */
+export async function context(cmd: Command, credentials: CredentialStore = defaultCredentialStore()): Promise<{ out: Output; client: RegistryClient }> {
+  const { out, transport } = await transportContext(cmd);
+  return { out, client: new RegistryClient({ credentials, ...transport }) };
 }
 
 async function loadBundle(path: string, out: Output, strict: boolean): Promise<Bundle> {

@@ -91,16 +91,15 @@ export class OciLayout implements Target {
 
   private async readIndex(): Promise<IndexFile> {
     const file = join(this.dir, INDEX_FILE);
-    // Parsed again only when the file changed: writers rename a new one into place (a new inode).
+    // The parse of what this process last wrote is reused while the file is unchanged (a new inode otherwise).
     const st = await stat(file, { bigint: true }).catch(() => undefined);
     const key = st ? `${st.ino}:${st.mtimeNs}:${st.size}` : undefined;
     if (key !== undefined && this.parsedIndex?.key === key) return { ...this.parsedIndex.index, manifests: [...this.parsedIndex.index.manifests] };
     const json = await readJsonFile(file, `${file}: no such file (not an OCI image layout)`);
     const parsed = IndexSchema.safeParse(json);
     if (!parsed.success) throw new InputError(`${file}: not an OCI image index: ${firstIssue(parsed.error)}`);
-    const index = { ...(json as Record<string, unknown>), manifests: parsed.data.manifests ?? [] };
-    if (key !== undefined) this.parsedIndex = { key, index };
-    return { ...index, manifests: [...index.manifests] };
+    // Kept only when this process wrote the file (updateIndex): a reader keeps its own view of it.
+    return { ...(json as Record<string, unknown>), manifests: parsed.data.manifests ?? [] };
   }
 
   /** The manifests and indexes listed in index.json, tagged or not. */

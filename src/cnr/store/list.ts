@@ -2,7 +2,7 @@ import { isTransientError } from '../../oci/errors.js';
 import { Limiter } from '../../transfer/limiter.js';
 import { parseFullName, type PackageName } from '../model/names.js';
 import { listEntry, type ListEntry } from '../model/views.js';
-import type { PackageReader } from './reader.js';
+import type { PackageReader, TagMap } from './reader.js';
 import type { RepositorySet } from './repositories.js';
 
 export interface PackageListing {
@@ -21,9 +21,10 @@ const CONCURRENCY = 16;
  * through this one shows at once (the package is read again before the next answer).
  */
 export class PackageList {
-  private listing: (PackageListing & { at: number; byName: Map<string, ListEntry>; signature: string }) | undefined;
+  private listing: (PackageListing & { at: number; byName: Map<string, ListEntry> }) | undefined;
   private rebuilding: Promise<void> | undefined;
   private readonly dirty = new Set<string>();
+  private readonly summaries = new WeakMap<TagMap, ListEntry>();
   private version = 0;
 
   constructor(private readonly repositories: RepositorySet, private readonly reader: PackageReader, private readonly ttlMs: number) {}
@@ -72,9 +73,9 @@ export class PackageList {
   private publish(byName: Map<string, ListEntry>): void {
     const entries = [...byName.values()].sort((a, b) => (a.created_at < b.created_at ? -1 : a.created_at > b.created_at ? 1 : a.name < b.name ? -1 : 1));
     // A rebuild that found nothing new keeps the version, so answers built from it stay cached.
-    const signature = JSON.stringify(entries);
-    const version = this.listing?.signature === signature ? this.version : ++this.version;
-    this.listing = { entries, byName, at: Date.now(), version, signature };
+    const previous = this.listing?.entries;
+    const same = previous !== undefined && previous.length === entries.length && entries.every((e, i) => e === previous[i] || JSON.stringify(e) === JSON.stringify(previous[i]));
+    this.listing = { entries, byName, at: Date.now(), version: same ? this.version : ++this.version };
   }
 
   /** A package's entry; undefined when it has no release, or holds content this store cannot read (it is not listed). */
@@ -97,10 +98,15 @@ export class PackageList {
     const repo = await this.repositories.open(pkg, false);
     if (!repo) return undefined;
     const tags = await this.reader.tagMap(repo);
+    // Unchanged tags (a layout hands out the same TagMap while index.json is unchanged): the same entry.
+    const known = this.summaries.get(tags);
+    if (known) return known;
     const latest = tags.releases[0];
     if (latest === undefined) return undefined;
     const stored = await this.reader.release(repo, tags, latest);
     if (!stored) return undefined;
-    return listEntry(pkg.full, stored.packageCreatedAt, tags.releases, stored.records);
+    const entry = listEntry(pkg.full, stored.packageCreatedAt, tags.releases, stored.records);
+    if (entry) this.summaries.set(tags, entry);
+    return entry;
   }
 }

@@ -27,6 +27,11 @@ export interface TagMap {
   releases: string[];
   channels: string[];
   probe(tag: string): Promise<Descriptor | undefined>;
+  /**
+   * Answers computed from these tags alone (with content, which never changes): the same for as
+   * long as this TagMap is handed out, which a layout does while its index.json is unchanged.
+   */
+  derived: Map<string, unknown>;
 }
 
 /** Blobs up to this size are kept in memory once read (packages are small; layers of images are not here). */
@@ -56,7 +61,7 @@ export class PackageReader {
       if (parsed?.kind === 'release') releases.push(parsed.release);
       else if (parsed?.kind === 'channel') channels.push(parsed.channel);
     }
-    const map = { releases: sortDescending(releases), channels: channels.sort(), probe: (tag: string) => view.probe(tag) };
+    const map = { releases: sortDescending(releases), channels: channels.sort(), probe: (tag: string) => view.probe(tag), derived: new Map<string, unknown>() };
     this.tagMaps.set(view.tags, map);
     return map;
   }

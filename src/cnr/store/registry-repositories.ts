@@ -74,7 +74,9 @@ export class RegistryRepositories implements RepositorySet {
     const channels = tags.filter((t) => t.startsWith('channel-'));
     if (channels.length > 0) this.lastChannels.set(path, channels);
     else this.lastChannels.delete(path);
-    return { tags, probe: (tag) => ahead.get(tag) ?? this.probe(path, tag) };
+    // A list of its own per call: the tag list read is shared by concurrent callers, but each one's
+    // lookups (`ahead`) started after its own arrival, and what is derived from them is its own.
+    return { tags: [...tags], probe: (tag) => ahead.get(tag) ?? this.probe(path, tag) };
   }
 
   probe(path: string, tag: string): Promise<Descriptor | undefined> {

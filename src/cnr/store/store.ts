@@ -78,16 +78,20 @@ export class CnrStore {
 
   /** The release a query (`default`, `1.2.3`, `>=1.0,<2.0`) selects, with the package's channels. */
   async release(pkg: PackageName, query: string): Promise<{ release: StoredRelease; channels: ChannelRecord[] }> {
-    const repo = await this.existing(pkg);
-    const tags = await this.reader.tagMap(repo, isRelease(query) ? [releaseTag(query)] : []);
-    if (tags.releases.length === 0) throw packageNotFound(pkg.full);
+    const { repo, tags } = await this.withReleases(pkg, isRelease(query) ? [releaseTag(query)] : []);
+    // The most asked question, answered once per state of the tags (see TagMap.derived).
+    const key = `release\n${query}`;
+    const known = tags.derived.get(key) as { release: StoredRelease; channels: ChannelRecord[] } | undefined;
+    if (known) return known;
     const chosen = selectRelease(tags.releases, query);
     const [release, channels] = await Promise.all([
       chosen === undefined ? undefined : this.reader.release(repo, tags, chosen),
       this.channelsOf(repo, tags),
     ]);
     if (!release) throw releaseNotFound(pkg.full, query);
-    return { release, channels };
+    const answer = { release, channels };
+    if (tags.derived.size < 64) tags.derived.set(key, answer);
+    return answer;
   }
 
   /** One (release, media type); `-` is the release's only media type. */
@@ -97,9 +101,7 @@ export class CnrStore {
   }
 
   async channels(pkg: PackageName): Promise<ChannelRecord[]> {
-    const repo = await this.existing(pkg);
-    const tags = await this.reader.tagMap(repo);
-    if (tags.releases.length === 0) throw packageNotFound(pkg.full);
+    const { repo, tags } = await this.withReleases(pkg);
     return this.channelsOf(repo, tags);
   }
 
@@ -163,9 +165,7 @@ export class CnrStore {
 
   async deleteRelease(pkg: PackageName, query: string, mediaType: string): Promise<ReleaseRecord> {
     return this.locked(pkg, async () => {
-      const repo = await this.existing(pkg);
-      const tags = await this.reader.tagMap(repo);
-      if (tags.releases.length === 0) throw packageNotFound(pkg.full);
+      const { repo, tags } = await this.withReleases(pkg);
       const release = selectRelease(tags.releases, query);
       const stored = release === undefined ? undefined : await this.reader.release(repo, tags, release);
       if (!stored) throw releaseNotFound(pkg.full, query);
@@ -186,9 +186,7 @@ export class CnrStore {
   /** Add a release to a channel (created when missing) and make it the channel's current. */
   async addToChannel(pkg: PackageName, name: string, release: string): Promise<ChannelRecord> {
     return this.locked(pkg, async () => {
-      const repo = await this.existing(pkg);
-      const tags = await this.reader.tagMap(repo);
-      if (tags.releases.length === 0) throw packageNotFound(pkg.full);
+      const { repo, tags } = await this.withReleases(pkg);
       if (!tags.releases.includes(release)) throw releaseNotFound(pkg.full, release);
       const stored = await this.reader.channel(repo, tags, name, tags.releases);
       const members = stored ? stored.channel.releases.filter((r) => r !== release) : [];
@@ -201,9 +199,7 @@ export class CnrStore {
   /** Remove a release from a channel: `current` moves to the highest remaining; the channel goes with its last release. */
   async removeFromChannel(pkg: PackageName, name: string, release: string): Promise<void> {
     await this.locked(pkg, async () => {
-      const repo = await this.existing(pkg);
-      const tags = await this.reader.tagMap(repo);
-      if (tags.releases.length === 0) throw packageNotFound(pkg.full);
+      const { repo, tags } = await this.withReleases(pkg);
       const stored = await this.reader.channel(repo, tags, name, tags.releases);
       if (!stored) throw channelNotFound(pkg.full, name);
       if (!stored.channel.releases.includes(release)) throw releaseNotFound(pkg.full, `${release} in channel ${name}`);
@@ -216,9 +212,7 @@ export class CnrStore {
 
   async deleteChannel(pkg: PackageName, name: string): Promise<void> {
     await this.locked(pkg, async () => {
-      const repo = await this.existing(pkg);
-      const tags = await this.reader.tagMap(repo);
-      if (tags.releases.length === 0) throw packageNotFound(pkg.full);
+      const { repo, tags } = await this.withReleases(pkg);
       const stored = await this.reader.channel(repo, tags, name, tags.releases);
       if (!stored) throw channelNotFound(pkg.full, name);
       await repo.untag(channelTag(name), stored.desc);
@@ -261,6 +255,14 @@ export class CnrStore {
   private async channelsOf(repo: PackageRepository, tags: TagMap): Promise<ChannelRecord[]> {
     const found = await Promise.all(tags.channels.map((n) => this.reader.channel(repo, tags, n)));
     return found.flatMap((c) => (c ? [c.channel] : []));
+  }
+
+  /** A package's repository and tags; 404 package-not-found when it has no release. */
+  private async withReleases(pkg: PackageName, hints: readonly string[] = []): Promise<{ repo: PackageRepository; tags: TagMap }> {
+    const repo = await this.existing(pkg);
+    const tags = await this.reader.tagMap(repo, hints);
+    if (tags.releases.length === 0) throw packageNotFound(pkg.full);
+    return { repo, tags };
   }
 
   private async existing(pkg: PackageName): Promise<PackageRepository> {
