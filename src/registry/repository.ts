@@ -381,7 +381,7 @@ export class Repository implements Target, Mountable {
       const racing = err instanceof RegistryError && err.status === 400 && err.codes.some((c) => c === 'MANIFEST_BLOB_UNKNOWN' || c === 'DIGEST_INVALID');
       if (!racing || attempt >= transport.attempts) throw err;
       // The other writer's commit takes tens of milliseconds, however short the configured backoff.
-      const wait = Math.max(transport.backoff(attempt), 100 * attempt);
+      const wait = Math.max(transport.backoff(attempt), 250 * attempt);
       transport.log(`${err.message}; trying again (retry ${attempt}/${transport.attempts - 1}) in ${wait} ms`);
       await sleep(wait);
     }

@@ -37,6 +37,8 @@ export interface FaultPlan {
   retryAfter?: string;
   /** Requests random faults may hit (default: all). */
   eligible?: (req: ProxiedRequest) => boolean;
+  /** Requests whose answers carry no digest to check them by (tag lists): a random flip there becomes a truncation. */
+  unverifiable?: (req: ProxiedRequest) => boolean;
   /** Deterministic faults, checked before the random plan. */
   rules?: FaultRule[];
   /** Delay of a `slow` fault (default 300 ms). */
@@ -136,7 +138,8 @@ export async function startFaultProxy(upstreamHost: string, initial: FaultPlan =
       return;
     }
 
-    const fault = choose(info);
+    const chosen = choose(info);
+    const fault = chosen?.kind === 'flip' && plan.unverifiable?.(info) ? { ...chosen, kind: 'truncate' as const } : chosen;
     const body = await readBody(req).catch(() => undefined);
     if (body === undefined) return; // the client went away
 
