@@ -234,7 +234,7 @@ describe.each(STORES)('cnr client commands against cnr serve on the %s store', (
   });
 
   // Checks of the command line, the same whatever the store: run once.
-  it.runIf(kind === 'layout')('refuses bad input with exit status 2, naming it', async () => {
+  if (kind === 'layout') it('refuses bad input with exit status 2, naming it', async () => {
     const junk = join(root, 'junk.tgz');
     await writeFile(junk, 'this is not a tarball\n');
     const plainTar = join(root, 'plain.tar');
@@ -391,7 +391,7 @@ describe.each(STORES)('cnr client commands against cnr serve on the %s store', (
     expectError(unknownRelease, 2, /7\.7\.7/, 'add unknown release');
   });
 
-  it.runIf(kind === 'layout')('--prefix gives the base path; a URL gives scheme and path', async () => {
+  if (kind === 'layout') it('--prefix gives the base path; a URL gives scheme and path', async () => {
     const prefixes = ['/cnr', ''];
     const [withPrefix, withoutPrefix, wrong, url] = await Promise.all([
       ...prefixes.map((prefix) => cli(['--debug', 'cnr', 'show', `${host}/acme/tool@1.1.0`, '--prefix', prefix])),
@@ -443,7 +443,7 @@ describe.each(STORES)('cnr client commands against cnr serve on the %s store', (
     expect((await readdir(root)).filter((n) => n.startsWith('.tampered') || n.startsWith('tampered-'))).toEqual([]);
   });
 
-  it.runIf(kind === 'layout')('uses plain HTTP for a non-loopback server only with --insecure-registry', async () => {
+  if (kind === 'layout') it('uses plain HTTP for a non-loopback server only with --insecure-registry', async () => {
     const address = externalAddress();
     // The check needs an address that is not loopback: required in CI, said out loud elsewhere.
     if (address === undefined) {
