@@ -3,13 +3,14 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { gzipSync } from 'node:zlib';
 import * as tar from 'tar-stream';
 import { Agent, request } from 'undici';
+import { freePort } from './registry.mjs';
+export { parallel } from './data.mjs';
 
 export const root = fileURLToPath(new URL('..', import.meta.url));
 const CLI = join(root, 'dist/cli/main.js');
@@ -53,17 +54,6 @@ export async function push(base, pkg, blob, release) {
   if (res.status !== 200) throw new Error(`push ${pkg} ${release}: HTTP ${res.status} ${res.body.toString().slice(0, 300)}`);
 }
 
-export async function freePort() {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** Every process started here and not stopped yet, for the cleanup. */
 const children = new Set();
@@ -175,17 +165,6 @@ export function wrk(url, { connections = 16, threads = 2, seconds, env = {} }) {
   });
 }
 
-/** Run `fn` over `items`, at most `limit` at once. */
-export async function parallel(items, limit, fn) {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      await fn(items[i], i);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-}
 
 /** Median, min and max of some numbers. */
 export function spread(xs) {

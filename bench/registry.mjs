@@ -110,7 +110,7 @@ export function countTransfers(lines) {
   return { requests: lines.length, uploads, mounts, patches };
 }
 
-function freePort() {
+export function freePort() {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.unref();

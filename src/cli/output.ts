@@ -1,4 +1,7 @@
 import type { CopyEvent } from '../transfer/copy.js';
+import { formatBytes } from '../util/bytes.js';
+
+export { formatBytes };
 
 /**
  * Human output on stderr (progress, notes) and results on stdout, so `$(cnab-oci push ...)`
@@ -54,14 +57,3 @@ export class Output {
   }
 }
 
-export function formatBytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n / 1024;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${v.toFixed(v < 10 ? 1 : 0)} ${units[i]}`;
-}

@@ -14,7 +14,7 @@ import { startRegistry, type TestRegistry } from '../helpers/registry.js';
 
 const run = promisify(execFile);
 
-const REFERENCE = join(import.meta.dirname, '..', '..', '..', 'shared', 'cnr', 'reference-store');
+const REFERENCE = join(import.meta.dirname, '..', 'fixtures', 'cnr', 'reference-store');
 const answers = JSON.parse(readFileSync(join(REFERENCE, 'answers', 'packages.json'), 'utf8')) as Record<string, { all: Record<string, unknown>[]; channels: unknown[] }>;
 
 /** A blob of the reference store: its file is the base64 text of the gzip bytes. */

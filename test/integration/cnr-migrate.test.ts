@@ -20,7 +20,7 @@ import { startRegistry, type TestRegistry } from '../helpers/registry.js';
 
 const run = promisify(execFile);
 const CLI = join(import.meta.dirname, '..', '..', 'dist', 'cli', 'main.js');
-const REFERENCE = join(import.meta.dirname, '..', '..', '..', 'shared', 'cnr', 'reference-store');
+const REFERENCE = join(import.meta.dirname, '..', 'fixtures', 'cnr', 'reference-store');
 const REFERENCE_STORE = join(REFERENCE, 'cnr');
 
 type View = { release: string; mediaType: string; content: { digest: string; size: number } };

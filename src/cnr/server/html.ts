@@ -1,4 +1,5 @@
 import { blobFilename, parseFullName } from '../model/names.js';
+import { formatBytes } from '../../util/bytes.js';
 import { sortDescending } from '../model/releases.js';
 import type { ListEntry, PackageRecord, ReleaseRecord } from '../model/views.js';
 
@@ -201,7 +202,7 @@ function mediaTypeBlock(host: string, r: ReleaseRecord, ociRepository: string | 
     badge(r.mediaType),
     `<span title="created_at">${time(r.createdAt)}</span>`,
     `<span>digest <code title="${escapeHtml(r.digest)}">${escapeHtml(r.digest.slice(0, 12))}</code></span>`,
-    `<span>${escapeHtml(formatSize(r.size))}</span>`,
+    `<span>${escapeHtml(formatBytes(r.size))}</span>`,
     r.helmChart ? '<span class="muted">Helm OCI chart</span>' : '',
   ].filter(Boolean);
   const metadata = r.metadata === null || Object.keys(r.metadata).length === 0
@@ -226,18 +227,6 @@ export function renderNotFound(host: string, pkg: string): string {
   return renderError(host, 404, 'Package not found', `There is no package ${pkg} here, or it has no release.`);
 }
 
-/** `583 B`, `1.4 KiB`, `12.0 MiB`. */
-export function formatSize(bytes: number): string {
-  if (bytes < 1024) return `${bytes} B`;
-  const units = ['KiB', 'MiB', 'GiB', 'TiB'];
-  let value = bytes / 1024;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${value.toFixed(1)} ${units[unit]}`;
-}
 
 /** Releases highest first, each with its records in push order. */
 function groupByRelease(records: readonly ReleaseRecord[]): { release: string; records: ReleaseRecord[] }[] {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { ListEntry, PackageRecord, ReleaseRecord } from '../../../src/cnr/model/views.js';
-import { discoveryMeta, escapeHtml, filterEntries, formatSize, renderError, renderIndex, renderNotFound, renderPackage } from '../../../src/cnr/server/html.js';
+import { formatBytes } from '../../../src/util/bytes.js';
+import { discoveryMeta, escapeHtml, filterEntries, renderError, renderIndex, renderNotFound, renderPackage } from '../../../src/cnr/server/html.js';
 
 const HOST = 'cnr.example:5000';
 const DIGEST = '72ed15c9a5961d5a6a3b6d8a2b1bd0ef72ed15c9a5961d5a6a3b6d8a2b1bd0ef';
@@ -163,6 +164,6 @@ describe('error pages', () => {
   });
 });
 
-describe('formatSize', () => {
-  it.each([[0, '0 B'], [583, '583 B'], [1536, '1.5 KiB'], [64 * 1024 * 1024, '64.0 MiB']])('%d is %s', (n, text) => expect(formatSize(n)).toBe(text));
+describe('formatBytes', () => {
+  it.each([[0, '0 B'], [583, '583 B'], [1536, '1.5 KiB'], [64 * 1024 * 1024, '64 MiB']])('%d is %s', (n, text) => expect(formatBytes(n)).toBe(text));
 });

@@ -8,7 +8,7 @@ import { inspectPackage } from '../../../../src/cnr/model/package.js';
 import { channelView, manifestView, type ListEntry, type ManifestView, type ReleaseRecord } from '../../../../src/cnr/model/views.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const REFERENCE = resolve(here, '../../../../../shared/cnr/reference-store');
+const REFERENCE = resolve(here, '../../../fixtures/cnr/reference-store');
 const STORE = join(REFERENCE, 'cnr');
 
 interface Answers {
