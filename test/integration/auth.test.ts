@@ -9,7 +9,7 @@ import { makePki } from '../helpers/certs.js';
 import { runCli } from '../helpers/cli.js';
 import { makeCredentialHelper, pathWith } from '../helpers/credential-helper.js';
 import { pushImage } from '../helpers/images.js';
-import { externalAddress, startRegistry, type TestRegistry } from '../helpers/registry.js';
+import { describeWithExternalAddress, externalAddress, startRegistry, type TestRegistry } from '../helpers/registry.js';
 import { startTokenServer, type TokenServer } from '../helpers/token-server.js';
 
 const PASSWORD = 'pa55-w0rd-never-printed';
@@ -238,7 +238,7 @@ describe.concurrent('token service that only does GET and grants one repository 
 const address = externalAddress();
 
 // A hostile (or misconfigured) HTTPS registry naming a plain-HTTP token realm gets nothing.
-describe.skipIf(!address)('token realm of an HTTPS registry', () => {
+describeWithExternalAddress('token realm of an HTTPS registry', () => {
   let tokens: TokenServer;
   let registry: TestRegistry;
   let httpsTokens: TokenServer;

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { makePki, type TestPki } from '../helpers/certs.js';
 import { runCli } from '../helpers/cli.js';
 import { startForwardProxy, type ForwardProxy } from '../helpers/forward-proxy.js';
-import { externalAddress, startRegistry, type TestRegistry } from '../helpers/registry.js';
+import { describeWithExternalAddress, externalAddress, startRegistry, type TestRegistry } from '../helpers/registry.js';
 
 const address = externalAddress();
 const fixtures = join(import.meta.dirname, '..', '..', 'fixtures');
@@ -14,7 +14,7 @@ const PASSWORD = 'pr0xy-pa55';
 const NO_PROXY_ENV = { HTTP_PROXY: undefined, http_proxy: undefined, HTTPS_PROXY: undefined, https_proxy: undefined, NO_PROXY: undefined, no_proxy: undefined };
 
 // Loopback is never proxied (as in Go, so Docker): the registries listen on a non-loopback address.
-describe.skipIf(!address)('HTTP_PROXY, HTTPS_PROXY and NO_PROXY', () => {
+describeWithExternalAddress('HTTP_PROXY, HTTPS_PROXY and NO_PROXY', () => {
   let work: string;
   let pki: TestPki;
   let plain: TestRegistry;

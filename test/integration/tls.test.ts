@@ -4,13 +4,13 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makePki, type TestPki } from '../helpers/certs.js';
 import { runCli } from '../helpers/cli.js';
-import { externalAddress, startRegistry, type TestRegistry } from '../helpers/registry.js';
+import { describeWithExternalAddress, externalAddress, startRegistry, type TestRegistry } from '../helpers/registry.js';
 
 const address = externalAddress();
 const fixtures = join(import.meta.dirname, '..', '..', 'fixtures');
 
 // TLS is verified only off loopback (Docker, and we, trust loopback registries blindly).
-describe.skipIf(!address)('registry behind TLS with a private CA', () => {
+describeWithExternalAddress('registry behind TLS with a private CA', () => {
   let work: string;
   let pki: TestPki;
   let registry: TestRegistry;

@@ -216,14 +216,21 @@ describe('fixtures (scripts/make-fixtures.mjs)', () => {
     }
   });
 
+  // Independent readers: missing, they fail these tests (apt-get install -y umoci skopeo; .ci/run does).
+  const tool = (path: string): string => {
+    if (!existsSync(path)) throw new Error(`${path} not found: install it (apt-get install -y umoci skopeo), as .ci/run does`);
+    return path;
+  };
   const umoci = '/usr/bin/umoci';
-  it.skipIf(!existsSync(umoci))('umoci lists the fixture tags', () => {
+  it('umoci lists the fixture tags', () => {
+    tool(umoci);
     const out = execFileSync(umoci, ['ls', '--layout', FIXTURE_LAYOUT], { encoding: 'utf8' });
     expect(out.trim().split('\n').sort()).toEqual(refs);
   });
 
   const skopeo = '/usr/bin/skopeo';
-  it.skipIf(!existsSync(skopeo))('skopeo reads the worker manifest byte-for-byte', async () => {
+  it('skopeo reads the worker manifest byte-for-byte', async () => {
+    tool(skopeo);
     const raw = execFileSync(skopeo, ['inspect', '--raw', `oci:${FIXTURE_LAYOUT}:example.com/cnab-oci/worker:1.0`]);
     const layout = await OciLayout.open(FIXTURE_LAYOUT, { create: false });
     const desc = await layout.resolve('example.com/cnab-oci/worker:1.0');
@@ -231,7 +238,8 @@ describe('fixtures (scripts/make-fixtures.mjs)', () => {
     expect(JSON.parse(raw.toString())).toMatchObject({ mediaType: MediaType.OciManifest, layers: [{ mediaType: MediaType.OciLayerGzip }] });
   });
 
-  it.skipIf(!existsSync(skopeo))('skopeo reads a layout written by OciLayout', async () => {
+  it('skopeo reads a layout written by OciLayout', async () => {
+    tool(skopeo);
     const layout = await OciLayout.open(dir, { create: true });
     const img = smallImage('s');
     await pushImage(layout, img);
