@@ -67,13 +67,17 @@ export class CnrStore {
 
   /** Every release and media type of a package, and its channels. 404 when it has no release. */
   async package(pkg: PackageName): Promise<PackageRecord> {
-    const repo = await this.existing(pkg);
-    const tags = await this.reader.tagMap(repo);
+    const { repo, tags } = await this.withReleases(pkg);
+    // Blob GETs ask for it on every request: answered once per state of the tags (TagMap.derived).
+    const known = tags.derived.get('package') as PackageRecord | undefined;
+    if (known) return known;
     const releases = (await Promise.all(tags.releases.map((r) => this.reader.release(repo, tags, r)))).filter((r): r is StoredRelease => r !== undefined);
     if (releases.length === 0) throw packageNotFound(pkg.full);
     const channels = await this.channelsOf(repo, tags);
     const records = pushOrder(releases.flatMap((r) => r.records));
-    return { package: pkg.full, createdAt: oldest(releases), releases: records, channels };
+    const record = { package: pkg.full, createdAt: oldest(releases), releases: records, channels };
+    tags.derived.set('package', record);
+    return record;
   }
 
   /** The release a query (`default`, `1.2.3`, `>=1.0,<2.0`) selects, with the package's channels. */
