@@ -1,6 +1,7 @@
 /**
  * The Container Native Registry, the library: the pure model, the store over OCI repositories
- * (an OCI layout directory or a registry), and the HTTP server.
+ * (an OCI layout directory or a registry), the HTTP server, the client of any CNR server, and
+ * the migration of a whole CNR registry into OCI.
  *
  *   const repositories = await openStorage(parseStorage('oci:./cnr-data'), () => new RegistryClient());
  *   const app = createCnrServer({ store: new CnrStore(repositories) });
