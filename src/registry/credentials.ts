@@ -63,6 +63,8 @@ export async function readDockerConfig(path: string): Promise<DockerConfig> {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return {};
     throw new InputError(`${path}: cannot read Docker config (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
   }
+  // An empty file is no configuration, as Docker reads it (a `touch`ed config.json is common).
+  if (text.trim() === '') return {};
   let json: unknown;
   try {
     json = JSON.parse(text);

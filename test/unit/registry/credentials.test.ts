@@ -215,3 +215,15 @@ describe('config.json entries and helper answers', () => {
     await expect(dockerCredentialStore({ configPath: helperPath, runHelper: bad }).get('y.example')).rejects.toThrow(/docker-credential-fake returned something that is not a credential/);
   });
 });
+
+describe('an empty config.json', () => {
+  it('is no configuration, as Docker reads it: lookups find nothing and login writes a new one', async () => {
+    const d = join(dir, `empty${n++}`);
+    await mkdir(d, { recursive: true });
+    const path = join(d, 'config.json');
+    await writeFile(path, '  \n');
+    expect(await dockerCredentialStore({ configPath: path }).get('registry.example.com')).toBeUndefined();
+    await saveDockerCredential('registry.example.com', { username: 'u', password: 'p' }, { configPath: path, runHelper: fakeHelper().run });
+    expect(await dockerCredentialStore({ configPath: path }).get('registry.example.com')).toEqual({ username: 'u', password: 'p' });
+  });
+});
