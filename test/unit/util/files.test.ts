@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -39,5 +39,18 @@ describe('atomic output files', () => {
     expect(await readFile(a, 'utf8')).toBe('A');
     expect(await readFile(b, 'utf8')).toBe('B');
     expect((await readdir(dir)).sort()).toEqual(['a.json', 'b.json']);
+  });
+
+  it('changes none of a set of files when a rename fails after another succeeded', async () => {
+    const first = join(dir, 'bundle.json');
+    const second = join(dir, 'relocation-map.json');
+    await writeFile(first, 'old bundle');
+    // A directory where the second file goes: its temporary file is written, its rename fails.
+    await mkdir(second);
+    await writeFile(join(second, 'keep'), 'x');
+    await expect(writeFilesAtomic([{ path: first, data: 'new bundle' }, { path: second, data: '{}' }])).rejects.toThrow();
+    expect(await readFile(first, 'utf8')).toBe('old bundle');
+    expect((await readdir(dir)).sort()).toEqual(['bundle.json', 'relocation-map.json']);
+    expect(await readdir(second)).toEqual(['keep']);
   });
 });
