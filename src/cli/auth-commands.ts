@@ -16,13 +16,7 @@ export function registerAuthCommands(program: Command): void {
     .option('--password-stdin', 'read the password from stdin', false)
     .action(async (registryArg: string, opts: { username: string; password?: string; passwordStdin: boolean }, cmd: Command) => {
       const registry = registryHost(registryArg);
-      if (opts.password !== undefined && opts.passwordStdin) throw new InputError('login: --password and --password-stdin are mutually exclusive');
-      let password: string;
-      if (opts.passwordStdin) password = (await readStdin()).replace(/[\r\n]+$/, '');
-      else if (opts.password !== undefined) password = opts.password;
-      else throw new InputError('login: give the password on stdin with --password-stdin');
-      if (!opts.username) throw new InputError('login: --username must not be empty');
-      if (!password) throw new InputError('login: the password is empty');
+      const password = await loginPassword('login', opts);
       const cred = { username: opts.username, password };
       const { out, client } = await context(cmd, staticCredentials({ [registry]: cred }));
       if (opts.password !== undefined) out.warn('using --password on the command line is insecure; use --password-stdin');
@@ -59,7 +53,19 @@ function registryHost(value: string): string {
   return host;
 }
 
-export async function readStdin(): Promise<string> {
+/** The password of a login command (`-p`, or `--password-stdin`), with the checks both logins share. */
+export async function loginPassword(command: string, opts: { username: string; password?: string; passwordStdin: boolean }): Promise<string> {
+  if (opts.password !== undefined && opts.passwordStdin) throw new InputError(`${command}: --password and --password-stdin are mutually exclusive`);
+  let password: string;
+  if (opts.passwordStdin) password = (await readStdin()).replace(/[\r\n]+$/, '');
+  else if (opts.password !== undefined) password = opts.password;
+  else throw new InputError(`${command}: give the password on stdin with --password-stdin`);
+  if (!opts.username) throw new InputError(`${command}: --username must not be empty`);
+  if (!password) throw new InputError(`${command}: the password is empty`);
+  return password;
+}
+
+async function readStdin(): Promise<string> {
   let text = '';
   process.stdin.setEncoding('utf8');
   for await (const chunk of process.stdin) text += chunk as string;

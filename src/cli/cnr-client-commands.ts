@@ -8,7 +8,7 @@ import { parseCnrReference, type CnrServerAddress } from '../cnr/model/reference
 import { isRelease, sortDescending } from '../cnr/model/releases.js';
 import { CnabOciError, InputError } from '../oci/errors.js';
 import { readInputFile, writeFileAtomic } from '../util/files.js';
-import { readStdin } from './auth-commands.js';
+import { loginPassword } from './auth-commands.js';
 import { clientCommand, openClient, serverAddress, type GlobalOptions, type PrefixOption } from './cnr-client-options.js';
 import { formatBytes, Output } from './output.js';
 
@@ -26,13 +26,7 @@ export function registerCnrClientCommands(cnr: Command): void {
     .option('--password-stdin', 'read the password from stdin', false)
     .action(async (serverArg: string, opts: PrefixOption & { username: string; password?: string; passwordStdin: boolean }, cmd: Command) => {
       const server = serverAddress(serverArg, opts);
-      if (opts.password !== undefined && opts.passwordStdin) throw new InputError('cnr login: --password and --password-stdin are mutually exclusive');
-      let password: string;
-      if (opts.passwordStdin) password = (await readStdin()).replace(/[\r\n]+$/, '');
-      else if (opts.password !== undefined) password = opts.password;
-      else throw new InputError('cnr login: give the password on stdin with --password-stdin');
-      if (!opts.username) throw new InputError('cnr login: --username must not be empty');
-      if (!password) throw new InputError('cnr login: the password is empty');
+      const password = await loginPassword('cnr login', opts);
       const { out, client } = await openClient(cmd, server, false);
       if (opts.password !== undefined) out.warn('using --password on the command line is insecure; use --password-stdin');
       let token: string;

@@ -4,22 +4,15 @@ import { Transport, type TransportOptions, type Response } from '../../registry/
 import { CnrError } from '../model/errors.js';
 import type { PackageName } from '../model/names.js';
 import type { CnrServerAddress } from '../model/reference.js';
-import type { ChannelView, ListEntry, ManifestView } from '../model/views.js';
+import { ManifestViewSchema, type ChannelView, type ListEntry, type ManifestView } from '../model/views.js';
 
 export interface CnrClientOptions extends TransportOptions {
   /** Sent as `Authorization` (the token of `login`, `basic base64(user:pass)`). Never printed. */
   token?: string;
 }
 
-const ManifestViewSchema = z.object({
-  package: z.string(),
-  release: z.string(),
-  created_at: z.string(),
-  metadata: z.record(z.string(), z.unknown()).nullable().optional(),
-  mediaType: z.string(),
-  content: z.object({ digest: z.string().regex(/^[a-f0-9]{64}$/), mediaType: z.string(), size: z.number().int().nonnegative(), urls: z.array(z.string()).optional() }),
-  channels: z.array(z.string()).optional(),
-});
+// A view with `channels` (the one-release answer).
+const RemoteViewSchema = ManifestViewSchema.extend({ channels: z.array(z.string()).optional() });
 const ListEntrySchema = z.object({
   name: z.string(),
   default: z.string(),
@@ -90,12 +83,12 @@ export class CnrClient {
 
   /** Every release and media type of a package. */
   async releases(pkg: PackageName): Promise<RemoteView[]> {
-    return z.array(ManifestViewSchema).parse(await this.json('GET', packagePath(pkg))).map(normalise);
+    return z.array(RemoteViewSchema).parse(await this.json('GET', packagePath(pkg))).map(normalise);
   }
 
   /** One (release, media type): a query such as `default` or `>=1.0` is allowed. */
   async show(pkg: PackageName, release: string, mediaType: string): Promise<RemoteView> {
-    return normalise(ManifestViewSchema.parse(await this.json('GET', `${packagePath(pkg)}/${encodeURIComponent(release)}/${encodeURIComponent(mediaType)}`)));
+    return normalise(RemoteViewSchema.parse(await this.json('GET', `${packagePath(pkg)}/${encodeURIComponent(release)}/${encodeURIComponent(mediaType)}`)));
   }
 
   /** The gzip bytes of a release; the caller verifies them against the view. */
@@ -193,7 +186,7 @@ function packagePath(pkg: PackageName): string {
   return `/api/v1/packages/${encodeURIComponent(pkg.namespace)}/${encodeURIComponent(pkg.name)}`;
 }
 
-function normalise(v: z.infer<typeof ManifestViewSchema>): RemoteView {
+function normalise(v: z.infer<typeof RemoteViewSchema>): RemoteView {
   return {
     content: { digest: v.content.digest, mediaType: v.content.mediaType, size: v.content.size, urls: v.content.urls ?? [] },
     created_at: v.created_at,

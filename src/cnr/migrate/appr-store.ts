@@ -6,7 +6,7 @@ import { InputError } from '../../oci/errors.js';
 import { inspectPackage } from '../model/package.js';
 import { parseChannelName, parseFullName, parseMediaType, parsePackageName, type PackageName } from '../model/names.js';
 import { isRelease, sortDescending } from '../model/releases.js';
-import type { ChannelRecord, ReleaseRecord } from '../model/views.js';
+import { ManifestViewSchema, type ChannelRecord, type ReleaseRecord } from '../model/views.js';
 import { parseOrderedJson, type OrderedJson } from './ordered-json.js';
 
 /**
@@ -71,21 +71,8 @@ const PackagesFile = z.object({
   ),
 });
 
-const ManifestEntry = z.object({
-  created_at: z.string(),
-  package: z.string(),
-  release: z.string(),
-  // Absent in nothing the reference writes; read as null, as the API shows it.
-  metadata: z.record(z.string(), z.unknown()).nullable().optional(),
-  mediaType: z.string(),
-  content: z.object({
-    size: z.number().int().nonnegative(),
-    digest: z.string().regex(HEX64, 'expected a CNR digest: 64 lowercase hex digits'),
-  }),
-});
-
 const ReleasesFile = z.object({
-  releases: z.record(z.string(), z.object({ manifests: z.record(z.string(), ManifestEntry), channels: z.array(z.string()).optional() })),
+  releases: z.record(z.string(), z.object({ manifests: z.record(z.string(), ManifestViewSchema), channels: z.array(z.string()).optional() })),
   channels: z.record(z.string(), z.object({ current: z.string(), name: z.string().optional() })).optional(),
 });
 type ReleasesJson = z.infer<typeof ReleasesFile>;

@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import type { Descriptor } from '../../oci/schemas.js';
 import { contentMediaType, manifestMediaType } from './names.js';
 import { sortDescending } from './releases.js';
@@ -35,6 +36,25 @@ export interface PackageRecord {
   releases: ReleaseRecord[];
   channels: ChannelRecord[];
 }
+
+/**
+ * A manifest view as it crosses a boundary (a server's answer, a store the reference wrote),
+ * validated; what the model reads of it, everything else ignored. `metadata` may be absent: read
+ * as null, as the API shows it.
+ */
+export const ManifestViewSchema = z.object({
+  package: z.string(),
+  release: z.string(),
+  created_at: z.string(),
+  metadata: z.record(z.string(), z.unknown()).nullable().optional(),
+  mediaType: z.string(),
+  content: z.object({
+    digest: z.string().regex(/^[a-f0-9]{64}$/, 'expected a CNR digest: 64 lowercase hex digits'),
+    size: z.number().int().nonnegative(),
+    mediaType: z.string(),
+    urls: z.array(z.string()).optional(),
+  }),
+});
 
 export interface ManifestView {
   content: { digest: string; mediaType: string; size: number; urls: string[] };

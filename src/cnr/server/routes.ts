@@ -1,4 +1,6 @@
+import type { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest, HTTPMethods } from 'fastify';
+import { readAll } from '../../content/read.js';
 import { CnrError, invalidParameters } from '../model/errors.js';
 import { parseChannelName, parseMediaType, parsePackageName, type PackageName } from '../model/names.js';
 import { parseRelease } from '../model/releases.js';
@@ -131,7 +133,7 @@ export function registerApi(app: FastifyInstance, opts: ApiOptions): void {
       const hex = req.params.hex!;
       if (!HEX.test(hex)) throw invalidParameters(`invalid digest ${JSON.stringify(hex)}: expected 64 lowercase hex digits`, { digest: hex });
       const blob = await store.blobByDigest(pkg, hex);
-      if (req.query.format === 'json') return { package: pkg.full, blob: await base64(blob.body), release: hex, filename: blob.filename };
+      if (req.query.format === 'json') return { package: pkg.full, blob: await base64(blob), release: hex, filename: blob.filename };
       return sendBlob(reply, blob);
     },
   });
@@ -159,7 +161,7 @@ export function registerApi(app: FastifyInstance, opts: ApiOptions): void {
     const { record } = await store.record(pkg, req.params.release!, mediaTypeParam(req.params.mediaType!));
     const blob = await store.blob(pkg, record);
     if (req.query.format === 'json' || req.url.split('?')[0]!.endsWith('/json')) {
-      return { package: pkg.full, blob: await base64(blob.body), release: record.release, media_type: record.mediaType, filename: blob.filename };
+      return { package: pkg.full, blob: await base64(blob), release: record.release, media_type: record.mediaType, filename: blob.filename };
     }
     return sendBlob(reply, blob);
   };
@@ -187,11 +189,9 @@ function sendBlob(reply: FastifyReply, blob: BlobContent): FastifyReply {
   return reply.type('application/x-gzip').send(blob.body);
 }
 
-async function base64(body: Uint8Array | NodeJS.ReadableStream): Promise<string> {
-  if (body instanceof Uint8Array) return Buffer.from(body).toString('base64');
-  const parts: Buffer[] = [];
-  for await (const part of body as AsyncIterable<Buffer>) parts.push(part);
-  return Buffer.concat(parts).toString('base64');
+async function base64(blob: BlobContent): Promise<string> {
+  const bytes = blob.body instanceof Uint8Array ? blob.body : await readAll(blob.body as Readable, blob.record.size);
+  return Buffer.from(bytes).toString('base64');
 }
 
 function parseJsonBody(raw: unknown): unknown {
