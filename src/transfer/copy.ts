@@ -64,6 +64,15 @@ const SMALL_BLOB = 1024 * 1024;
 /** Progress events for one object at most every this many bytes (and at its end). */
 const PROGRESS_STEP = 256 * 1024;
 
+/**
+ * Blob copies (check, mount or upload) under way in this process, by destination repository
+ * and digest, whichever copy started them: a second copy of the same blob to the same
+ * repository waits for the first and then skips it. Besides the bytes, that spares distribution
+ * rewriting the blob's link file while a manifest PUT of ours reads it: a torn read fails the
+ * PUT with DIGEST_INVALID (seen with 16 bundles sharing a layer pushed at once).
+ */
+const blobsInFlight = new Map<string, Promise<void>>();
+
 /** State shared by the copies of one operation into one destination. */
 export class CopySession {
   readonly stats: CopyStats = { bytesCopied: 0, bytesSkipped: 0, objectsCopied: 0, objectsSkipped: 0, mounts: 0 };
@@ -111,20 +120,43 @@ export async function copyGraph(src: ReadOnlyTarget, dst: Target, root: Descript
   };
 
   const copyOne = async (desc: Descriptor): Promise<void> => {
+    if (!isManifestLike(desc.mediaType)) return copyBlobOnce(desc);
     if (await session.requests.run(() => dst.exists(desc))) {
       skip(desc);
       return;
     }
-    if (isManifestLike(desc.mediaType)) {
-      // No slot is held while the children copy: a parent never waits on a slot its own
-      // descendants need (no deadlock, whatever the depth and the pool size).
-      const bytes = await session.requests.run(() => fetchBytes(src, desc));
-      await Promise.all(successors(desc, bytes, `${src.location}@${desc.digest}`).map(copyNode));
-      await session.requests.run(async () => {
-        emit({ type: 'start', descriptor: desc });
-        await dst.push(desc, bytes);
-      });
-      copied(desc);
+    // No slot is held while the children copy: a parent never waits on a slot its own
+    // descendants need (no deadlock, whatever the depth and the pool size).
+    const bytes = await session.requests.run(() => fetchBytes(src, desc));
+    await Promise.all(successors(desc, bytes, `${src.location}@${desc.digest}`).map(copyNode));
+    await session.requests.run(async () => {
+      emit({ type: 'start', descriptor: desc });
+      await dst.push(desc, bytes);
+    });
+    copied(desc);
+  };
+
+  /** One blob, unless another copy in this process is storing it in the same repository. */
+  const copyBlobOnce = async (desc: Descriptor): Promise<void> => {
+    const key = isMountable(dst) ? `${dst.location}@${desc.digest}` : undefined;
+    const elsewhere = key && blobsInFlight.get(key);
+    if (elsewhere && (await elsewhere.then(() => true, () => false))) {
+      skip(desc);
+      return;
+    }
+    const stored = copyBlob(desc);
+    if (!key) return stored;
+    blobsInFlight.set(key, stored);
+    try {
+      await stored;
+    } finally {
+      if (blobsInFlight.get(key) === stored) blobsInFlight.delete(key);
+    }
+  };
+
+  const copyBlob = async (desc: Descriptor): Promise<void> => {
+    if (await session.requests.run(() => dst.exists(desc))) {
+      skip(desc);
       return;
     }
     if (isMountable(dst) && (await session.requests.run(() => dst.mountFrom(desc, src)))) {

@@ -300,6 +300,25 @@ describe('concurrent pushes and redirects', () => {
     await client.close();
   }, 60_000);
 
+  it('uploads a blob once when concurrent copies into one repository share it', async () => {
+    const src = direct.repository(parseReference(`${source.host}/src/images`));
+    const common = randomBytes(300_000);
+    const images = [];
+    for (let i = 0; i < 6; i++) images.push(await pushLayers(src, [common, randomBytes(1000 + i)]));
+    proxy.setPlan({});
+    const client = proxied();
+    const dst = client.repository(parseReference(`${proxy.host}/once/shared`));
+    const seen = proxy.log.length;
+    const stats = await Promise.all(images.map((image) => copyGraph(client.repository(parseReference(`${source.host}/src/images`)), dst, image)));
+    const commonDigest = digestOf(common);
+    const uploads = proxy.log.slice(seen).filter((e) => e.method === 'PUT' && e.url.includes(`digest=${encodeURIComponent(commonDigest)}`));
+    expect(uploads.length).toBe(1);
+    // Every copy but the one that uploaded it counts the shared layer as skipped.
+    expect(stats.reduce((n, s) => n + s.objectsSkipped, 0)).toBeGreaterThanOrEqual(images.length - 1);
+    for (const image of images) expect(await verifyGraph(direct, `${destination.host}/once/shared`, image)).toBe(4);
+    await client.close();
+  });
+
   it('never sends Authorization to the blob storage a registry redirects to', async () => {
     const secured = await startRegistry({ htpasswd: { alice: 'redirect-pw' } });
     const basic = `Basic ${Buffer.from('alice:redirect-pw').toString('base64')}`;
