@@ -81,6 +81,7 @@ export function registerCommands(program: Command): void {
     .addOption(new Option('--images-from <oci:DIR>', 'look for the bundle\'s images in this OCI layout first (repeatable)').argParser(collect).default([]))
     .option('--strict', 'refuse bundles with fields that are not part of CNAB', false)
     .addOption(new Option('--concurrency <n>', 'blob transfers at once').argParser(positiveInt).default(8))
+    .option('--no-referrers', 'leave the images\' signatures, SBOMs and attestations behind')
     .action(async (bundlePath: string, opts, cmd: Command) => {
       const { out, client } = await context(cmd);
       const bundle = await loadBundle(bundlePath, out, opts.strict);
@@ -92,6 +93,7 @@ export function registerCommands(program: Command): void {
         autoUpdateBundle: opts.autoUpdateBundle,
         concurrency: opts.concurrency,
         attempts: client.transport.attempts,
+        referrers: opts.referrers,
         onEvent: out.json ? undefined : out.progress(),
         onFallback: (msg) => out.warn(msg),
       });

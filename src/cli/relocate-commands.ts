@@ -29,6 +29,7 @@ export function registerRelocateCommands(program: Command): void {
     .option('--preserve-tags', 'also tag each image in the destination repository with its original tag', false)
     .option('--relocation-map <file>', 'write the relocation map (original image -> new location) here')
     .addOption(new Option('--concurrency <n>', 'transfers at once').argParser(positiveInt).default(8))
+    .option('--no-referrers', 'leave signatures, SBOMs and attestations (OCI referrers, cosign tags) behind')
     .action(async (srcArg: string, dstArg: string, opts, cmd: Command) => {
       const { out, client } = await context(cmd);
       if (opts.relocationMap) await checkWritableDir(opts.relocationMap);
@@ -40,6 +41,7 @@ export function registerRelocateCommands(program: Command): void {
             preserveTags: opts.preserveTags,
             concurrency: opts.concurrency,
             attempts: client.transport.attempts,
+            referrers: opts.referrers,
             onEvent: progress?.onEvent.bind(progress),
           }).finally(() => progress?.finish());
           await dst.finish();
@@ -47,6 +49,9 @@ export function registerRelocateCommands(program: Command): void {
           const destination = `${dst.location.relocationName}:${result.tag}`;
           for (const f of result.filtered) out.note(`${f.path} (${f.image}): kept ${f.platforms.join(', ')}: ${f.from.digest} -> ${f.to.digest}`);
           for (const t of result.tags) out.note(`tagged ${dst.location.relocationName}:${t}`);
+          for (const d of result.detached) {
+            out.warn(`${d.what}: the new index ${d.to.digest} has no signature of its own; the ${d.count} signature(s) or attachment(s) of ${d.from.digest} do not apply to it`);
+          }
           out.note(`copied ${src.location.display} -> ${destination}: ${summary(result.stats, result.durationMs)}`);
           out.result(result.index.digest);
           out.data({
@@ -59,6 +64,7 @@ export function registerRelocateCommands(program: Command): void {
             relocationMap: result.relocationMap,
             filtered: result.filtered.map((f) => ({ path: f.path, image: f.image, from: f.from.digest, to: f.to.digest, platforms: f.platforms })),
             tags: result.tags,
+            detached: result.detached.map((d) => ({ what: d.what, from: d.from.digest, to: d.to.digest, count: d.count })),
             ...jsonStats(result.stats, result.durationMs),
           });
         });
@@ -71,6 +77,7 @@ export function registerRelocateCommands(program: Command): void {
     .argument('<ref>', 'registry/repo:tag, registry/repo@digest, oci:DIR[:TAG] or oci-archive:FILE[:TAG]')
     .argument('<file>', 'the .tgz to write (atomically)')
     .addOption(new Option('--concurrency <n>', 'transfers at once').argParser(positiveInt).default(8))
+    .option('--no-referrers', 'leave signatures, SBOMs and attestations (OCI referrers, cosign tags) behind')
     .action(async (ref: string, file: string, opts, cmd: Command) => {
       const { out, client } = await context(cmd);
       await checkWritableDir(file);
@@ -79,6 +86,7 @@ export function registerRelocateCommands(program: Command): void {
         const result = await archiveBundle(src.location, file, {
           concurrency: opts.concurrency,
           attempts: client.transport.attempts,
+          referrers: opts.referrers,
           onEvent: progress?.onEvent.bind(progress),
         }).finally(() => progress?.finish());
         const size = (await stat(file)).size;
@@ -104,6 +112,7 @@ export function registerRelocateCommands(program: Command): void {
     .requiredOption('-t, --target <ref>', 'registry/repo:tag, oci:DIR[:TAG] or oci-archive:FILE[:TAG]')
     .option('--relocation-map <file>', 'write the relocation map (original image -> new location) here')
     .addOption(new Option('--concurrency <n>', 'transfers at once').argParser(positiveInt).default(8))
+    .option('--no-referrers', 'leave signatures, SBOMs and attestations (OCI referrers, cosign tags) behind')
     .action(async (file: string, opts, cmd: Command) => {
       const { out, client } = await context(cmd);
       if (opts.relocationMap) await checkWritableDir(opts.relocationMap);
@@ -112,6 +121,7 @@ export function registerRelocateCommands(program: Command): void {
         const result = await importBundle(file, dst.location, {
           concurrency: opts.concurrency,
           attempts: client.transport.attempts,
+          referrers: opts.referrers,
           onEvent: progress?.onEvent.bind(progress),
           onFallback: (msg) => out.warn(msg),
           onWarning: (msg) => out.warn(msg),
@@ -171,7 +181,8 @@ function startProgress(out: Output): Progress | undefined {
 }
 
 function summary(stats: CopyStats, ms: number): string {
-  return `${formatBytes(stats.bytesCopied)} moved (${stats.objectsCopied} objects), ${formatBytes(stats.bytesSkipped)} skipped (${stats.objectsSkipped} already there, ${stats.mounts} mounted) in ${(ms / 1000).toFixed(1)} s`;
+  const attached = stats.attached > 0 ? `, ${stats.attached} attached (signatures, SBOMs...)` : '';
+  return `${formatBytes(stats.bytesCopied)} moved (${stats.objectsCopied} objects), ${formatBytes(stats.bytesSkipped)} skipped (${stats.objectsSkipped} already there, ${stats.mounts} mounted)${attached} in ${(ms / 1000).toFixed(1)} s`;
 }
 
 function jsonStats(stats: CopyStats, ms: number) {

@@ -40,6 +40,8 @@ export class OciLayout implements Target {
   private parsedIndex: { key: string; index: IndexFile } | undefined;
   /** Blob directories known to exist: one mkdir per layout and algorithm, not one per blob. */
   private readonly blobDirs = new Set<string>();
+  /** Listed manifest -> the digest its `subject` names (null: none), for listedReferrers. */
+  private readonly subjects = new Map<string, string | null>();
 
   private constructor(readonly dir: string) {
     this.location = `oci:${dir}`;
@@ -105,6 +107,29 @@ export class OciLayout implements Target {
   /** The manifests and indexes listed in index.json, tagged or not. */
   async list(): Promise<Descriptor[]> {
     return (await this.readIndex()).manifests;
+  }
+
+  /**
+   * The manifests listed in index.json whose `subject` is `digest`: a layout has no Referrers
+   * API, but tools (Notation, oras) list referrers there, tagged or not. Each listed manifest
+   * is read once per layout object.
+   */
+  async listedReferrers(digest: string): Promise<Descriptor[]> {
+    const found: Descriptor[] = [];
+    for (const listed of await this.list()) {
+      if (!isManifestLike(listed.mediaType) || listed.size > MAX_MANIFEST_SIZE) continue;
+      let subject = this.subjects.get(listed.digest);
+      if (subject === undefined) {
+        const bytes = await this.fetchSmall(listed).catch(() => undefined);
+        const json = bytes && parseJsonObject(bytes);
+        const named = json?.subject as { digest?: unknown } | undefined;
+        subject = typeof named?.digest === 'string' ? named.digest : null;
+        this.subjects.set(listed.digest, subject);
+      }
+      if (subject !== digest) continue;
+      found.push({ mediaType: listed.mediaType, digest: listed.digest, size: listed.size });
+    }
+    return found;
   }
 
   blobPath(digest: string): string {
@@ -236,6 +261,11 @@ export class OciLayout implements Target {
     });
   }
 
+  /** Reorder index.json's entries by their tags (a stable sort: equal ones keep their order). */
+  async sortTags(compare: (a: string | undefined, b: string | undefined) => number): Promise<void> {
+    await this.updateIndex((manifests) => [...manifests].sort((a, b) => compare(a.annotations?.[REF_NAME_ANNOTATION], b.annotations?.[REF_NAME_ANNOTATION])));
+  }
+
   /** Remove a tag from index.json (the content stays: other tags or indexes may share it). */
   async untag(reference: string): Promise<void> {
     await this.updateIndex((manifests) => manifests.filter((m) => m.annotations?.[REF_NAME_ANNOTATION] !== reference));
@@ -259,6 +289,15 @@ export class OciLayout implements Target {
       if (indexQueues.get(key) === tail) indexQueues.delete(key);
     });
     return run;
+  }
+}
+
+function parseJsonObject(bytes: Uint8Array): Record<string, unknown> | undefined {
+  try {
+    const json: unknown = JSON.parse(Buffer.from(bytes).toString('utf8'));
+    return typeof json === 'object' && json !== null && !Array.isArray(json) ? (json as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
   }
 }
 

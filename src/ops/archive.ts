@@ -16,6 +16,7 @@ import { parseBundle, parseRelocationMap, serializeRelocationMap, type Bundle } 
 import { copyGraph, CopySession, type CopyStats } from '../transfer/copy.js';
 import { imageSlots, type ImageResolver } from '../transfer/fixup.js';
 import { successors } from '../transfer/graph.js';
+import { isAttachedTag } from '../transfer/referrers.js';
 import { discovering, locateImages, type TransferEvent } from './copy.js';
 import type { OpenedLocation } from './locations.js';
 import { pullBundle } from './pull.js';
@@ -49,6 +50,8 @@ export interface ArchiveOptions {
   /** Tries of one streamed blob transfer (default 3). */
   attempts?: number;
   onEvent?: (event: TransferEvent, image: string | undefined) => void;
+  /** Carry signatures, SBOMs and attestations attached to the bundle and its images (default true). */
+  referrers?: boolean;
 }
 
 export interface ArchiveResult {
@@ -74,16 +77,22 @@ export async function archiveBundle(source: OpenedLocation, file: string, option
     const layout = await OciLayout.open(join(work, ...THICK_BUNDLE.layout.split('/')), { create: true });
     const session = new CopySession(options.concurrency, options.attempts);
     const emit = options.onEvent ?? (() => {});
+    const referrers = options.referrers ?? true;
     await Promise.all(located.map((img) => {
       const found = (d: Descriptor) => emit({ type: 'found', descriptor: d }, img.image.image);
       found(img.descriptor);
-      return copyGraph(discovering(source.target, found), layout, img.descriptor, { session, onEvent: (e) => emit(e, img.image.image) });
+      return copyGraph(discovering(source.target, found), layout, img.descriptor, { session, referrers, onEvent: (e) => emit(e, img.image.image) });
     }));
+    // The bundle's own index, for what is attached to it (Porter signs it); its objects are
+    // not in the thick bundle, whose bundle.json stands for them.
+    if (referrers) await copyGraph(source.target, layout, pulled.index, { session, referrers, attachedOnly: true });
     // Tags one at a time, in bundle order, so index.json is the same on every run.
     for (const img of located) {
       const names = [img.image.image, pulled.relocationMap[img.image.image]].filter((n): n is string => Boolean(n));
       for (const name of new Set(names)) await layout.tag(img.descriptor, name);
     }
+    // Attached tags were written as their copies finished: put them in one order for every run.
+    await layout.sortTags(compareAttachedLast);
     await writeFile(join(work, THICK_BUNDLE.bundle), pulled.bundleBytes, { mode: 0o644 });
     await writeFile(join(work, THICK_BUNDLE.relocationMap), serializeRelocationMap(pulled.relocationMap), { mode: 0o644 });
     await writeTarFile(work, file, { gzip: true, prefix: './', first: ENTRY_ORDER });
@@ -120,7 +129,7 @@ export async function importBundle(file: string, destination: OpenedLocation, op
   const started = performance.now();
   const work = await makeTemporaryDir('cnab-oci-import-');
   try {
-    const { bundle, resolver, verifiedBlobs } = await prepareImport(file, work, options).catch((err: unknown) => {
+    const { bundle, resolver, verifiedBlobs, layout } = await prepareImport(file, work, options).catch((err: unknown) => {
       // Whatever is wrong with the archive is the user's file to fix: exit status 2.
       if (err instanceof InvalidContentError || err instanceof DigestMismatchError) throw new InvalidArchiveError(err.message, { cause: err });
       throw err;
@@ -132,6 +141,10 @@ export async function importBundle(file: string, destination: OpenedLocation, op
       attempts: options.attempts,
       onEvent: options.onEvent ? (e) => options.onEvent!(e, undefined) : undefined,
       onFallback: options.onFallback,
+      referrers: options.referrers,
+      // What was attached to the bundle's index travels in the layout; it applies again when
+      // the index pushed has the same digest (the same bundle converted the same way).
+      attachmentsFrom: options.referrers === false ? undefined : layout,
     });
     return { ...result, verifiedBlobs, durationMs: performance.now() - started };
   } finally {
@@ -157,7 +170,7 @@ export class InvalidArchiveError extends InvalidContentError {
 }
 
 /** Extract, parse, verify every blob and check every image graph: nothing is pushed before this succeeds. */
-async function prepareImport(file: string, work: string, options: ImportOptions): Promise<{ bundle: Bundle; resolver: ImageResolver; verifiedBlobs: number }> {
+async function prepareImport(file: string, work: string, options: ImportOptions): Promise<{ bundle: Bundle; resolver: ImageResolver; verifiedBlobs: number; layout: OciLayout }> {
   await extractArchive(file, work);
   const bundleBytes = await readFile(join(work, THICK_BUNDLE.bundle)).catch(() => {
     throw new InvalidContentError(`${file}: no ${THICK_BUNDLE.bundle} at the root of the archive (not a CNAB thick bundle)`);
@@ -182,7 +195,14 @@ async function prepareImport(file: string, work: string, options: ImportOptions)
     });
     await checkComplete(layout, descriptor, `${file}: ${path} (${image.image})`);
   }
-  return { bundle, resolver, verifiedBlobs };
+  return { bundle, resolver, verifiedBlobs, layout };
+}
+
+/** Image tags first, in the order written; then the referrers-schema and cosign tags, by name. */
+function compareAttachedLast(a: string | undefined, b: string | undefined): number {
+  const attached = (n: string | undefined) => n !== undefined && isAttachedTag(n);
+  if (attached(a) !== attached(b)) return attached(a) ? 1 : -1;
+  return attached(a) ? a!.localeCompare(b!) : 0;
 }
 
 /** Hash every file under blobs/<alg>/; a name that is not a digest or bytes that do not match fail. */

@@ -11,6 +11,7 @@ import { Annotation, convertBundle, type Bundle, type ConfigMediaTypeChoice, typ
 import { copyGraph, CopySession, type CopyEvent, type CopyStats } from '../transfer/copy.js';
 import type { BundleImage } from '../transfer/fixup.js';
 import { successors } from '../transfer/graph.js';
+import { discoverAttached } from '../transfer/referrers.js';
 import type { OpenedLocation } from './locations.js';
 import { pullBundle, type PulledBundle } from './pull.js';
 import { converterRelocationMap } from './push.js';
@@ -87,6 +88,21 @@ export interface CopyBundleOptions {
   attempts?: number;
   /** Every copy event, with the original reference of the image it belongs to (undefined: the bundle's own objects). */
   onEvent?: (event: TransferEvent, image: string | undefined) => void;
+  /** Carry signatures, SBOMs and attestations attached to the bundle and its images (default true). */
+  referrers?: boolean;
+}
+
+/**
+ * Something attached in the source to an index that the copy replaced by a new one (--platform):
+ * signatures name the old digest, so nothing in the destination signs the new index.
+ */
+export interface DetachedAttachments {
+  /** The image's original reference, or `bundle` for the bundle's own index. */
+  what: string;
+  from: Descriptor;
+  to: Descriptor;
+  /** Referrers and cosign tags the source index had. */
+  count: number;
 }
 
 export interface FilteredImage {
@@ -110,6 +126,8 @@ export interface CopyBundleResult {
   filtered: FilteredImage[];
   /** Image tags written by preserveTags. */
   tags: string[];
+  /** Indexes replaced by --platform that had signatures or other attachments in the source. */
+  detached: DetachedAttachments[];
   stats: CopyStats;
   durationMs: number;
 }
@@ -131,11 +149,13 @@ export async function copyBundle(src: OpenedLocation, dst: OpenedLocation, optio
   const session = new CopySession(options.concurrency, options.attempts);
   const emit = options.onEvent ?? (() => {});
   const platforms = options.platforms ?? [];
+  const referrers = options.referrers ?? true;
   /** A copy of one image's graph (or the bundle's own, image undefined), reporting what it finds. */
   const copy = (from: ReadOnlyTarget, root: Descriptor, image: string | undefined) => {
     emit({ type: 'found', descriptor: root }, image);
     return copyGraph(discovering(from, (d) => emit({ type: 'found', descriptor: d }, image)), dst.target, root, {
       session,
+      referrers,
       onEvent: (e: CopyEvent) => emit(e, image),
     });
   };
@@ -196,6 +216,10 @@ export async function copyBundle(src: OpenedLocation, dst: OpenedLocation, optio
     bundleBytes = converted.config.bytes;
   }
 
+  const replaced = filtered.map((f) => ({ what: f.image, from: f.from, to: f.to }));
+  if (index.digest !== pulled.index.digest) replaced.push({ what: 'bundle', from: pulled.index, to: index });
+  const detached = referrers ? await detachedAttachments(src.target, replaced) : [];
+
   const tags: string[] = [];
   for (const [imageTag, desc] of wantedTags) {
     await dst.target.tag(desc, imageTag);
@@ -211,6 +235,7 @@ export async function copyBundle(src: OpenedLocation, dst: OpenedLocation, optio
     relocationMap,
     filtered,
     tags,
+    detached,
     stats: { ...session.stats },
     durationMs: performance.now() - started,
   };
@@ -232,6 +257,11 @@ export function discovering(source: ReadOnlyTarget, found: (d: Descriptor) => vo
     return Readable.from([bytes]);
   };
   return Object.create(source, { fetch: { value: fetch } }) as ReadOnlyTarget;
+}
+
+async function detachedAttachments(source: ReadOnlyTarget, replaced: Array<Omit<DetachedAttachments, 'count'>>): Promise<DetachedAttachments[]> {
+  const counted = await Promise.all(replaced.map(async (r) => ({ ...r, count: (await discoverAttached(source, r.from)).length })));
+  return counted.filter((r) => r.count > 0);
 }
 
 interface IndexFilter {

@@ -1,4 +1,4 @@
-import type { Target } from '../content/target.js';
+import type { ReadOnlyTarget, Target } from '../content/target.js';
 import type { Descriptor } from '../oci/schemas.js';
 import { MAX_MANIFEST_SIZE } from '../content/read.js';
 import { InputError } from '../oci/errors.js';
@@ -7,7 +7,7 @@ import { bundleImages, canonicalBundleBytes, convertBundle, type Bundle, type Co
 import { ManifestRejectedError } from '../registry/errors.js';
 import { fixupBundle, type FieldChange } from '../transfer/fixup.js';
 import type { CopyEvent, CopyStats } from '../transfer/copy.js';
-import { CopySession } from '../transfer/copy.js';
+import { copyGraph, CopySession } from '../transfer/copy.js';
 import type { ImageResolver } from '../transfer/fixup.js';
 import type { OpenedLocation } from './locations.js';
 
@@ -18,6 +18,10 @@ export interface PushOptions {
   concurrency?: number;
   /** Tries of one streamed blob transfer, restarted from its source after a transient failure (default 3). */
   attempts?: number;
+  /** Carry signatures, SBOMs and attestations attached to the images the fixup copies (default true). */
+  referrers?: boolean;
+  /** Where to find what is attached to the bundle's index (a thick bundle's layout), if anywhere. */
+  attachmentsFrom?: ReadOnlyTarget;
   onEvent?: (event: CopyEvent) => void;
   /** Told about each media-type fallback taken because the registry refused a type. */
   onFallback?: (message: string) => void;
@@ -67,7 +71,7 @@ export async function pushBundle(bundle: Bundle, options: PushOptions): Promise<
     destination: dst.target,
     destinationName: dst.relocationName,
     autoUpdateBundle: options.autoUpdateBundle,
-    copy: { session, onEvent: options.onEvent },
+    copy: { session, onEvent: options.onEvent, referrers: options.referrers ?? true },
   });
   const converterMap = converterRelocationMap(fixed.relocationMap, dst);
 
@@ -96,6 +100,9 @@ export async function pushBundle(bundle: Bundle, options: PushOptions): Promise<
     indexMediaType = 'docker';
     index = convertBundle(fixed.bundle, dst.reference, converterMap, { configMediaType, indexMediaType }).index;
     await pushIfMissing(dst.target, index.descriptor, index.bytes);
+  }
+  if (options.attachmentsFrom) {
+    await copyGraph(options.attachmentsFrom, dst.target, index.descriptor, { session, onEvent: options.onEvent, referrers: true, attachedOnly: true });
   }
   await dst.target.tag(index.descriptor, dst.tag);
   return {

@@ -4,8 +4,8 @@ import type { Mountable, ReadOnlyTarget, Target } from '../content/target.js';
 import { MAX_MANIFEST_SIZE, readAll } from '../content/read.js';
 import { digestOf, isDigest, parseDigest, verifyingStream } from '../oci/digest.js';
 import { DigestMismatchError, InvalidContentError, InvalidDigestError, isTransientError, NotFoundError } from '../oci/errors.js';
-import { MANIFEST_ACCEPT, isManifestLike } from '../oci/mediatypes.js';
-import type { Descriptor } from '../oci/schemas.js';
+import { MANIFEST_ACCEPT, MediaType, isManifestLike } from '../oci/mediatypes.js';
+import { IndexSchema, type Descriptor } from '../oci/schemas.js';
 import type { RegistryClient } from './client.js';
 import { AuthError, ConnectionError, errorForResponse, RegistryError } from './errors.js';
 import { header, type Response, type SendOptions } from './transport.js';
@@ -50,6 +50,8 @@ export class Repository implements Target, Mountable {
   readonly location: string;
   /** Manifests this process pushed or read here, so tagging does not download them again. */
   private readonly manifests = new Map<string, Uint8Array>();
+  /** Whether the registry answers the Referrers API (undefined: not asked yet). */
+  private referrersApi: boolean | undefined;
 
   constructor(private readonly client: RegistryClient, readonly registry: string, readonly name: string) {
     this.location = `${registry}/${name}`;
@@ -265,6 +267,28 @@ export class Repository implements Target, Mountable {
       if (err instanceof NotFoundError) return undefined; // deleted between the two requests
       throw err;
     });
+  }
+
+  /**
+   * The OCI 1.1 Referrers API: the manifests whose `subject` is `digest`, or undefined when the
+   * registry does not answer the API (404; distribution 2.8), in which case the referrers tag
+   * schema applies. The verdict is kept: one probe per repository.
+   */
+  async referrers(digest: string): Promise<Descriptor[] | undefined> {
+    if (this.referrersApi === false) return undefined;
+    const what = `${this.location} referrers of ${digest}`;
+    const res = await this.call(`/referrers/${digest}`, { method: 'GET', access: 'pull', headers: { accept: MediaType.OciIndex } });
+    if (res.statusCode === 404 || res.statusCode === 405 || res.statusCode === 400) {
+      await res.body.dump();
+      this.referrersApi = false;
+      return undefined;
+    }
+    if (res.statusCode !== 200) await this.fail(res, what);
+    const text = Buffer.from(await readAll(res.body as unknown as Readable, MAX_MANIFEST_SIZE)).toString('utf8');
+    const parsed = IndexSchema.safeParse(parseJson(text));
+    if (!parsed.success) throw new InvalidContentError(`${what}: the registry's answer is not an image index`);
+    this.referrersApi = true;
+    return parsed.data.manifests ?? [];
   }
 
   /**
@@ -658,6 +682,14 @@ export class Repository implements Target, Mountable {
 
 /** The actions a token must grant, per kind of request (distribution asks `delete` for DELETE). */
 const ACTIONS: Record<Access, string> = { pull: 'pull', push: 'pull,push', delete: 'delete' };
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
 
 function pageSize(value: number | undefined): number {
   const n = value ?? DEFAULT_PAGE_SIZE;

@@ -8,6 +8,7 @@ import { isManifestLike } from '../oci/mediatypes.js';
 import { DigestMismatchError, isTransientError } from '../oci/errors.js';
 import { Limiter } from './limiter.js';
 import { successors } from './graph.js';
+import { discoverAttached, recordAttached } from './referrers.js';
 
 /** What happened to one object during a copy. */
 export type CopyEvent =
@@ -26,6 +27,14 @@ export interface CopyOptions {
    * several images moves once, and the pool bounds all of them together.
    */
   session?: CopySession;
+  /**
+   * Also copy what is attached to every manifest and index of the graph, recursively: OCI 1.1
+   * referrers (signatures, SBOMs, attestations) and cosign's `.sig`/`.att`/`.sbom` tags, each
+   * after its subject and recorded at the destination (see transfer/referrers.ts).
+   */
+  referrers?: boolean;
+  /** Copy only what is attached to `root` (with `referrers`), not `root` itself: it is elsewhere. */
+  attachedOnly?: boolean;
 }
 
 export interface CopyStats {
@@ -36,6 +45,8 @@ export interface CopyStats {
   objectsCopied: number;
   objectsSkipped: number;
   mounts: number;
+  /** Referrers and cosign tags recorded at the destination (copied or already there). */
+  attached: number;
 }
 
 export const DEFAULT_CONCURRENCY = 8;
@@ -75,7 +86,7 @@ const blobsInFlight = new Map<string, Promise<void>>();
 
 /** State shared by the copies of one operation into one destination. */
 export class CopySession {
-  readonly stats: CopyStats = { bytesCopied: 0, bytesSkipped: 0, objectsCopied: 0, objectsSkipped: 0, mounts: 0 };
+  readonly stats: CopyStats = { bytesCopied: 0, bytesSkipped: 0, objectsCopied: 0, objectsSkipped: 0, mounts: 0, attached: 0 };
   /** Transfers of blobs over 1 MiB (bytes travelling) at once: the commands' --concurrency. */
   readonly limiter: Limiter;
   /** Small requests at once: HEAD, manifest GET/PUT, mount, blobs up to 1 MiB. */
@@ -121,19 +132,34 @@ export async function copyGraph(src: ReadOnlyTarget, dst: Target, root: Descript
 
   const copyOne = async (desc: Descriptor): Promise<void> => {
     if (!isManifestLike(desc.mediaType)) return copyBlobOnce(desc);
-    if (await session.requests.run(() => dst.exists(desc))) {
-      skip(desc);
-      return;
-    }
+    const present = await session.requests.run(() => dst.exists(desc));
+    if (present) skip(desc);
+    if (present && !options.referrers) return;
     // No slot is held while the children copy: a parent never waits on a slot its own
     // descendants need (no deadlock, whatever the depth and the pool size).
     const bytes = await session.requests.run(() => fetchBytes(src, desc));
-    await Promise.all(successors(desc, bytes, `${src.location}@${desc.digest}`).map(copyNode));
-    await session.requests.run(async () => {
-      emit({ type: 'start', descriptor: desc });
-      await dst.push(desc, bytes);
-    });
-    copied(desc);
+    const children = successors(desc, bytes, `${src.location}@${desc.digest}`);
+    if (present) {
+      // Already there, but what is attached to its manifests may not be.
+      await Promise.all(children.filter((c) => isManifestLike(c.mediaType)).map(copyNode));
+    } else {
+      await Promise.all(children.map(copyNode));
+      await session.requests.run(async () => {
+        emit({ type: 'start', descriptor: desc });
+        await dst.push(desc, bytes);
+      });
+      copied(desc);
+    }
+    if (options.referrers) await copyAttached(desc);
+  };
+
+  /** What is attached to a manifest in the source, copied after it and recorded at the destination. */
+  const copyAttached = async (subject: Descriptor): Promise<void> => {
+    const attached = await session.requests.run(() => discoverAttached(src, subject));
+    if (attached.length === 0) return;
+    await Promise.all(attached.map((a) => copyNode(a.descriptor)));
+    await session.requests.run(() => recordAttached(dst, subject, attached));
+    session.stats.attached += attached.length;
   };
 
   /** One blob, unless another copy in this process is storing it in the same repository. */
@@ -236,12 +262,13 @@ export async function copyGraph(src: ReadOnlyTarget, dst: Target, root: Descript
   };
 
   const before = { ...session.stats };
-  await copyNode(root);
+  await (options.attachedOnly ? copyAttached(root) : copyNode(root));
   return {
     bytesCopied: session.stats.bytesCopied - before.bytesCopied,
     bytesSkipped: session.stats.bytesSkipped - before.bytesSkipped,
     objectsCopied: session.stats.objectsCopied - before.objectsCopied,
     objectsSkipped: session.stats.objectsSkipped - before.objectsSkipped,
     mounts: session.stats.mounts - before.mounts,
+    attached: session.stats.attached - before.attached,
   };
 }

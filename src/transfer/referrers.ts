@@ -1,0 +1,145 @@
+import type { ReadOnlyTarget, Target } from '../content/target.js';
+import { fetchBytes } from '../content/read.js';
+import { digestOf, parseDigest } from '../oci/digest.js';
+import { NotFoundError } from '../oci/errors.js';
+import { MediaType, isManifestLike } from '../oci/mediatypes.js';
+import { ManifestSchema, type Descriptor } from '../oci/schemas.js';
+import { parseManifestLike } from './graph.js';
+
+/**
+ * What is attached to a manifest: OCI 1.1 referrers (manifests whose `subject` names it) and
+ * cosign's tags beside it (`sha256-<hex>.sig`, `.att`, `.sbom`, whose manifests have no subject).
+ */
+export interface Attached {
+  descriptor: Descriptor;
+  /** The cosign tag it is found under; undefined for a referrer. */
+  tag?: string;
+}
+
+/** cosign's tag suffixes: signatures, attestations, SBOMs. */
+export const COSIGN_SUFFIXES = ['sig', 'att', 'sbom'] as const;
+
+/** A registry that may answer the OCI 1.1 Referrers API (undefined: it does not). */
+interface ReferrersApi {
+  referrers(digest: string): Promise<Descriptor[] | undefined>;
+}
+
+/** A store that lists referrers among its manifests without an API (an OCI layout's index.json). */
+interface ListedReferrers {
+  listedReferrers(digest: string): Promise<Descriptor[]>;
+}
+
+function hasReferrersApi(t: unknown): t is ReferrersApi {
+  return typeof (t as Partial<ReferrersApi>)?.referrers === 'function';
+}
+
+function hasListedReferrers(t: unknown): t is ListedReferrers {
+  return typeof (t as Partial<ListedReferrers>)?.listedReferrers === 'function';
+}
+
+/** The referrers tag schema's tag for a subject: `sha256-<hex>`. */
+export function referrersTag(digest: string): string {
+  const { algorithm, hex } = parseDigest(digest);
+  return `${algorithm}-${hex}`;
+}
+
+/** A tag of the referrers schema or of cosign (`sha256-<hex>`, `sha256-<hex>.sig`, ...). */
+export function isAttachedTag(tag: string): boolean {
+  return /^sha(256|512)-[0-9a-f]+(\.(sig|att|sbom))?$/.test(tag);
+}
+
+/**
+ * Everything attached to `subject` in `source`: the Referrers API where the registry answers
+ * it, what a layout lists, and the tag-schema index in every case (a registry that gained the
+ * API after clients wrote tag-schema indexes still holds those), then cosign's tags. A cosign
+ * tag naming the same manifest as a referrer is reported once, with its tag.
+ */
+export async function discoverAttached(source: ReadOnlyTarget, subject: Descriptor): Promise<Attached[]> {
+  const tag = referrersTag(subject.digest);
+  const [api, listed, tagged, cosign] = await Promise.all([
+    hasReferrersApi(source) ? source.referrers(subject.digest) : undefined,
+    hasListedReferrers(source) ? source.listedReferrers(subject.digest) : undefined,
+    resolveOptional(source, tag).then(async (index) => (index ? tagSchemaEntries(source, index) : [])),
+    Promise.all(COSIGN_SUFFIXES.map(async (suffix) => {
+      const name = `${tag}.${suffix}`;
+      const found = await resolveOptional(source, name);
+      return found && isManifestLike(found.mediaType) ? { descriptor: found, tag: name } : undefined;
+    })),
+  ]);
+  const byDigest = new Map<string, Attached>();
+  for (const descriptor of [...(api ?? []), ...(listed ?? []), ...tagged]) {
+    if (isManifestLike(descriptor.mediaType) && descriptor.digest !== subject.digest) byDigest.set(descriptor.digest, { descriptor });
+  }
+  for (const found of cosign) if (found) byDigest.set(found.descriptor.digest, found);
+  // A stable order: the same source gives the same destination index, whatever answered first.
+  return [...byDigest.values()].sort((a, b) => (a.tag ?? '').localeCompare(b.tag ?? '') || a.descriptor.digest.localeCompare(b.descriptor.digest));
+}
+
+async function resolveOptional(target: ReadOnlyTarget, reference: string): Promise<Descriptor | undefined> {
+  try {
+    return await target.resolve(reference);
+  } catch (err) {
+    if (err instanceof NotFoundError) return undefined;
+    throw err;
+  }
+}
+
+/** The manifests a tag-schema index lists; anything else under that tag is not one. */
+async function tagSchemaEntries(source: ReadOnlyTarget, index: Descriptor): Promise<Descriptor[]> {
+  if (index.mediaType !== MediaType.OciIndex) return [];
+  const doc = parseManifestLike(await fetchBytes(source, index), index, `${source.location} referrers index`);
+  return 'manifests' in doc ? (doc.manifests ?? []) : [];
+}
+
+/** Serialises the read-modify-write of one tag-schema index by this process. */
+const indexUpdates = new Map<string, Promise<unknown>>();
+
+/**
+ * Make what was attached to `subject` in the source findable in `destination`, whose content
+ * (the subject, the attached manifests) is already there: cosign tags keep their names; a
+ * referrer needs nothing more where the registry answers the Referrers API, and elsewhere goes
+ * into the tag-schema index, merged with what is already listed (never dropping an entry).
+ */
+export async function recordAttached(destination: Target, subject: Descriptor, attached: Attached[]): Promise<void> {
+  for (const { descriptor, tag } of attached) if (tag) await destination.tag(descriptor, tag);
+  const referrers = attached.filter((a) => !a.tag).map((a) => a.descriptor);
+  if (referrers.length === 0) return;
+  if (hasReferrersApi(destination) && (await destination.referrers(subject.digest)) !== undefined) return;
+  const tag = referrersTag(subject.digest);
+  const key = `${destination.location}:${tag}`;
+  const run = (indexUpdates.get(key) ?? Promise.resolve()).then(() => mergeTagSchemaIndex(destination, tag, referrers));
+  const tail = run.catch(() => {});
+  indexUpdates.set(key, tail);
+  void tail.then(() => {
+    if (indexUpdates.get(key) === tail) indexUpdates.delete(key);
+  });
+  await run;
+}
+
+async function mergeTagSchemaIndex(destination: Target, tag: string, referrers: Descriptor[]): Promise<void> {
+  const current = await resolveOptional(destination, tag);
+  const existing = current ? await tagSchemaEntries(destination, current) : [];
+  const listed = new Set(existing.map((d) => d.digest));
+  const added: Descriptor[] = [];
+  for (const referrer of referrers) {
+    if (listed.has(referrer.digest)) continue;
+    listed.add(referrer.digest);
+    added.push(await referrerDescriptor(destination, referrer));
+  }
+  if (added.length === 0) return;
+  const bytes = new TextEncoder().encode(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [...existing, ...added] }));
+  const index: Descriptor = { mediaType: MediaType.OciIndex, digest: digestOf(bytes), size: bytes.length };
+  await destination.push(index, bytes);
+  await destination.tag(index, tag);
+}
+
+/** The descriptor the distribution spec asks for in a referrers list: artifactType and annotations from the manifest. */
+async function referrerDescriptor(target: ReadOnlyTarget, referrer: Descriptor): Promise<Descriptor> {
+  const doc = parseManifestLike(await fetchBytes(target, referrer), referrer, target.location);
+  const config = ManifestSchema.safeParse(doc).data?.config;
+  const artifactType = doc.artifactType ?? config?.mediaType;
+  const out: Descriptor = { mediaType: referrer.mediaType, digest: referrer.digest, size: referrer.size };
+  if (artifactType) out.artifactType = artifactType;
+  if (doc.annotations && Object.keys(doc.annotations).length > 0) out.annotations = doc.annotations;
+  return out;
+}
