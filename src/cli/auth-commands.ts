@@ -65,7 +65,7 @@ export async function loginPassword(command: string, opts: { username: string; p
   return password;
 }
 
-async function readStdin(): Promise<string> {
+export async function readStdin(): Promise<string> {
   let text = '';
   process.stdin.setEncoding('utf8');
   for await (const chunk of process.stdin) text += chunk as string;

@@ -8,8 +8,10 @@ import { RegistryClient } from '../registry/client.js';
 import { dirname, join } from 'node:path';
 import { defaultCredentialStore, dockerConfigPath, type CredentialStore } from '../registry/credentials.js';
 import { convertOffline, writeConverted } from '../ops/convert.js';
-import { createImageResolver, openLocation } from '../ops/locations.js';
-import { pullBundle } from '../ops/pull.js';
+import { createImageResolver, openLocation, type OpenedLocation } from '../ops/locations.js';
+import type { AttachmentInfo } from '../ops/attachments.js';
+import { locateImages } from '../ops/copy.js';
+import { pullBundle, type PulledBundle } from '../ops/pull.js';
 import { pushBundle } from '../ops/push.js';
 import type { TransportOptions } from '../registry/transport.js';
 import { readInputFile, writeFilesAtomic } from '../util/files.js';
@@ -166,11 +168,13 @@ export function registerCommands(program: Command): void {
     .command('inspect')
     .description('show what a bundle index holds: bundle name and version, images and digests')
     .argument('<ref>', 'registry/repo:tag, registry/repo@digest or oci:DIR[:TAG]')
-    .action(async (ref: string, _opts, cmd: Command) => {
+    .option('--referrers', 'also list what is attached to the bundle and each image: signatures, SBOMs, attestations', false)
+    .action(async (ref: string, opts, cmd: Command) => {
       const { out, client } = await context(cmd);
       const source = await openLocation(ref, client, { create: false });
       const pulled = await pullBundle(source.target, source.digest ?? source.tag!, source.relocationName);
       const manifests = pulled.indexDocument.manifests ?? [];
+      const attachments = opts.referrers ? await inspectAttachments(source, pulled) : undefined;
       out.data({
         reference: source.display,
         digest: pulled.index.digest,
@@ -179,6 +183,7 @@ export function registerCommands(program: Command): void {
         config: pulled.config,
         manifests,
         relocationMap: pulled.relocationMap,
+        ...(attachments && { referrers: attachments }),
       });
       out.result(`${source.display}  ${pulled.index.digest}`);
       out.result(`bundle   ${pulled.bundle.name} ${pulled.bundle.version} (schema ${pulled.bundle.schemaVersion})`);
@@ -189,7 +194,25 @@ export function registerCommands(program: Command): void {
         out.result(`${type.padEnd(10)} ${m.digest}  ${m.mediaType}${name ? `  ${name}` : ''}`);
       }
       for (const [image, relocated] of Object.entries(pulled.relocationMap)) out.result(`image    ${image} -> ${relocated}`);
+      for (const a of attachments ?? []) {
+        out.result(`attached to ${a.what} ${a.digest}:${a.attached.length === 0 ? ' nothing' : ''}`);
+        const print = (list: AttachmentInfo[], depth: number): void => {
+          for (const item of list) {
+            const details = [item.tag, item.signer && `signer ${item.signer}`].filter(Boolean).join(', ');
+            out.result(`${'  '.repeat(depth)}${item.type}  ${item.digest}${details ? `  (${details})` : ''}`);
+            print(item.attached, depth + 1);
+          }
+        };
+        print(a.attached, 1);
+      }
     });
+}
+
+/** What is attached to the bundle's index and to each image, for `inspect --referrers`. */
+async function inspectAttachments(source: OpenedLocation, pulled: PulledBundle): Promise<Array<{ what: string; digest: string; attached: AttachmentInfo[] }>> {
+  const { listAttachments } = await import('../ops/attachments.js');
+  const subjects = [{ what: 'bundle', descriptor: pulled.index }, ...locateImages(pulled.bundle, pulled.indexDocument).map((i) => ({ what: i.image.image, descriptor: i.descriptor }))];
+  return Promise.all(subjects.map(async (s) => ({ what: s.what, digest: s.descriptor.digest, attached: await listAttachments(source.target, s.descriptor) })));
 }
 
 async function openImageLayout(spec: string): Promise<OciLayout> {

@@ -5,6 +5,7 @@ import { registerAuthCommands } from './auth-commands.js';
 import { registerCnrCommands } from './cnr-commands.js';
 import { registerCommands } from './commands.js';
 import { registerRelocateCommands } from './relocate-commands.js';
+import { registerSigningCommands } from './signing-commands.js';
 import { redactSecrets } from './redact.js';
 
 const program = new Command('cnab-oci')
@@ -22,6 +23,7 @@ const program = new Command('cnab-oci')
 
 registerCommands(program);
 registerRelocateCommands(program);
+registerSigningCommands(program);
 registerAuthCommands(program);
 registerCnrCommands(program);
 

@@ -143,3 +143,17 @@ export async function verifyNotationManifest(manifest: Uint8Array, readBlob: Blo
     throw err;
   }
 }
+
+/**
+ * Who a Notation envelope says signed it (its leaf certificate's subject), unverified: for
+ * listings such as `inspect --referrers`. Undefined when the envelope cannot be read.
+ */
+export function claimedSigner(envelopeMediaType: string, envelope: Uint8Array): string | undefined {
+  try {
+    const parse = PARSERS[envelopeMediaType];
+    const leaf = parse ? parseCertificates(parse(envelope).certificates)[0] : undefined;
+    return leaf ? subjectLine(leaf) : undefined;
+  } catch {
+    return undefined;
+  }
+}

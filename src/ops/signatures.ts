@@ -1,0 +1,184 @@
+import { createPublicKey, verify, type KeyObject, type X509Certificate } from 'node:crypto';
+import type { ReadOnlyTarget, Target } from '../content/target.js';
+import { fetchBytes } from '../content/read.js';
+import { CnabOciError, InvalidContentError, NotFoundError } from '../oci/errors.js';
+import { isImageManifest, MediaType } from '../oci/mediatypes.js';
+import { ManifestSchema, type Descriptor, type Manifest } from '../oci/schemas.js';
+import { classicSignatureManifest, COSIGN_SIGNATURE_ANNOTATION, cosignTag, CosignMediaType, referrerSignatureManifest, signPayload, verifyCosignManifest, type SignatureManifest } from '../signing/cosign.js';
+import { digestOf } from '../oci/digest.js';
+import { isNotationSignature, verifyNotationManifest } from '../signing/notation.js';
+import type { BlobReader, SignatureCheck } from '../signing/result.js';
+import { simpleSigningPayload } from '../signing/simple-signing.js';
+import { discoverAttached, recordAttached, type Attached } from '../transfer/referrers.js';
+import { locateImages } from './copy.js';
+import type { OpenedLocation } from './locations.js';
+import { pullBundle } from './pull.js';
+
+/** What Porter signs (the bundle's index) and, on request, each of the bundle's images. */
+export interface SignedArtifact {
+  /** `bundle`, or the image's original reference. */
+  what: string;
+  descriptor: Descriptor;
+}
+
+/** The bundle's index, then (with `images`) every image of the bundle as its index lists it. */
+export async function bundleArtifacts(location: OpenedLocation, images: boolean): Promise<SignedArtifact[]> {
+  const pulled = await pullBundle(location.target, location.digest ?? location.tag!, location.relocationName);
+  const artifacts: SignedArtifact[] = [{ what: 'bundle', descriptor: pulled.index }];
+  if (images) for (const img of locateImages(pulled.bundle, pulled.indexDocument)) artifacts.push({ what: img.image.image, descriptor: img.descriptor });
+  return artifacts;
+}
+
+export type SignatureForm = 'cosign' | 'oci-1-1';
+
+export interface SignResult extends SignedArtifact {
+  /** The signature manifest that now holds the signature. */
+  signature: Descriptor;
+  /** The cosign tag it is under (classic form). */
+  tag?: string;
+  /** false: the same signature was already there. */
+  added: boolean;
+}
+
+/**
+ * Sign each artifact with a cosign key, as `cosign sign --key` does: a simple-signing payload
+ * naming the repository and the digest, signed with ECDSA P-256; added to the `.sig` tag beside
+ * it (classic) or pushed as an OCI 1.1 referrer, recorded where the registry lacks the API.
+ */
+export async function signArtifacts(location: OpenedLocation, artifacts: SignedArtifact[], key: KeyObject, form: SignatureForm = 'cosign'): Promise<SignResult[]> {
+  const target = location.target;
+  const results: SignResult[] = [];
+  for (const artifact of artifacts) {
+    const payload = simpleSigningPayload(location.relocationName, artifact.descriptor.digest);
+    const layer = { payload, signature: signPayload(payload, key) };
+    if (form === 'oci-1-1') {
+      const built = referrerSignatureManifest(artifact.descriptor, layer);
+      await pushSignatureManifest(target, built);
+      await recordAttached(target, artifact.descriptor, [{ descriptor: built.manifestDescriptor }]);
+      results.push({ ...artifact, signature: built.manifestDescriptor, added: true });
+      continue;
+    }
+    const tag = cosignTag(artifact.descriptor.digest, 'sig');
+    const existing = await existingSignatures(target, tag);
+    // ECDSA signatures differ each time: "already signed" is this payload under a signature this key made (as cosign's dupe detector).
+    const already = existing && signedBy(existing.manifest, payload, key);
+    if (already) {
+      results.push({ ...artifact, signature: already, tag, added: false });
+      continue;
+    }
+    const built = classicSignatureManifest(layer, existing);
+    if (built.added) {
+      await pushSignatureManifest(target, built);
+      await target.tag(built.manifestDescriptor, tag);
+    }
+    results.push({ ...artifact, signature: built.manifestDescriptor, tag, added: built.added });
+  }
+  return results;
+}
+
+/** The `.sig` manifest and config already under `tag`, to add a signature to. */
+async function existingSignatures(target: Target, tag: string): Promise<{ manifest: Uint8Array; config: Uint8Array } | undefined> {
+  const desc = await target.resolve(tag).catch((err: unknown) => {
+    if (err instanceof NotFoundError) return undefined;
+    throw err;
+  });
+  if (!desc) return undefined;
+  if (!isImageManifest(desc.mediaType)) throw new InvalidContentError(`${target.location}:${tag} is not a cosign signature manifest (${desc.mediaType})`);
+  const manifest = await fetchBytes(target, desc);
+  const config = await fetchBytes(target, parseManifest(manifest, `${target.location}:${tag}`).config);
+  return { manifest, config };
+}
+
+/** The existing `.sig` manifest's descriptor when one of its layers is `payload` signed by `key`. */
+function signedBy(manifestBytes: Uint8Array, payload: Uint8Array, key: KeyObject): Descriptor | undefined {
+  const manifest = parseManifest(manifestBytes, 'the existing .sig manifest');
+  const publicKey = createPublicKey(key);
+  const digest = digestOf(payload);
+  const found = (manifest.layers ?? []).some((l) => {
+    const signature = l.annotations?.[COSIGN_SIGNATURE_ANNOTATION];
+    return l.digest === digest && signature !== undefined && verify('sha256', payload, publicKey, Buffer.from(signature, 'base64'));
+  });
+  return found ? { mediaType: manifest.mediaType ?? MediaType.OciManifest, digest: digestOf(manifestBytes), size: manifestBytes.length } : undefined;
+}
+
+/** The manifest's new blobs (payload, config), then the manifest: a signature is never half there. */
+async function pushSignatureManifest(target: Target, built: SignatureManifest): Promise<void> {
+  const manifest = parseManifest(built.manifest, built.manifestDescriptor.digest);
+  const named = new Map([manifest.config, ...(manifest.layers ?? [])].map((d) => [d.digest, d]));
+  for (const bytes of built.blobs) {
+    const desc = named.get(digestOf(bytes));
+    if (!desc) throw new InvalidContentError(`${target.location}: a blob of the signature manifest ${built.manifestDescriptor.digest} is not named by it`);
+    if (!(await target.exists(desc))) await target.push(desc, bytes);
+  }
+  await target.push(built.manifestDescriptor, built.manifest);
+}
+
+function parseManifest(bytes: Uint8Array, what: string): Manifest {
+  let json: unknown;
+  try {
+    json = JSON.parse(Buffer.from(bytes).toString('utf8'));
+  } catch {
+    throw new InvalidContentError(`${what}: not JSON`);
+  }
+  const parsed = ManifestSchema.safeParse(json);
+  if (!parsed.success) throw new InvalidContentError(`${what}: not an image manifest`);
+  return parsed.data;
+}
+
+/** A key (cosign) or a certificate (Notation) to check signatures with. */
+export type Verifier = { key: KeyObject } | { certificate: X509Certificate };
+
+export interface VerifyResult extends SignedArtifact {
+  ok: boolean;
+  /** Every signature found that is of the verifier's kind, checked. */
+  checks: SignatureCheck[];
+}
+
+/**
+ * Check each artifact's signatures: those attached to it (referrers, the `.sig` tag) that are of
+ * the verifier's kind. An artifact passes when one of them verifies.
+ */
+export async function verifyArtifacts(target: ReadOnlyTarget, artifacts: SignedArtifact[], verifier: Verifier): Promise<VerifyResult[]> {
+  const readBlob: BlobReader = (d) => fetchBytes(target, d as Descriptor);
+  return Promise.all(artifacts.map(async (artifact) => {
+    const checks: SignatureCheck[] = [];
+    for (const attached of await discoverAttached(target, artifact.descriptor)) {
+      if (!isImageManifest(attached.descriptor.mediaType)) continue;
+      const bytes = await fetchBytes(target, attached.descriptor);
+      const manifest = ManifestSchema.safeParse(parseJsonOrUndefined(bytes)).data;
+      if (!manifest) continue;
+      if ('key' in verifier && isCosignSignature(attached, manifest)) {
+        checks.push(...(await verifyCosignManifest(bytes, readBlob, { publicKey: verifier.key, subjectDigest: artifact.descriptor.digest })));
+      } else if ('certificate' in verifier && isNotationSignature(manifest)) {
+        // A blob that does not match its digest is a tampered signature, not a failed command.
+        checks.push(await verifyNotationManifest(bytes, readBlob, { certificate: verifier.certificate, subject: artifact.descriptor }).catch((err: unknown) => ({
+          format: 'notation' as const, ok: false, reason: `tampered: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`,
+        })));
+      }
+    }
+    return { ...artifact, ok: checks.some((c) => c.ok), checks };
+  }));
+}
+
+/** A `.sig` tag, or a referrer holding a simple-signing payload or a Sigstore bundle. */
+function isCosignSignature(attached: Attached, manifest: Manifest): boolean {
+  if (attached.tag?.endsWith('.sig')) return true;
+  return (manifest.layers ?? []).some((l) => l.mediaType === CosignMediaType.SimpleSigning || l.mediaType === CosignMediaType.SigstoreBundleV03);
+}
+
+function parseJsonOrUndefined(bytes: Uint8Array): unknown {
+  try {
+    return JSON.parse(Buffer.from(bytes).toString('utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+/** Some requested artifact has no valid signature. Exit status 1. */
+export class VerificationFailedError extends CnabOciError {}
+
+/** One line on why an artifact failed: no signature of that kind, or each signature's reason. */
+export function failureReason(result: VerifyResult, kind: string): string {
+  if (result.checks.length === 0) return `no ${kind} signature`;
+  return [...new Set(result.checks.map((c) => c.reason ?? 'does not verify'))].join('; ');
+}
