@@ -1,14 +1,15 @@
 import { createPublicKey, verify, type KeyObject, type X509Certificate } from 'node:crypto';
-import type { ReadOnlyTarget, Target } from '../content/target.js';
+import type { ReadOnlyTarget } from '../content/target.js';
 import { fetchBytes } from '../content/read.js';
-import { CnabOciError, InvalidContentError, NotFoundError } from '../oci/errors.js';
+import { CnabOciError } from '../oci/errors.js';
 import { isImageManifest, MediaType } from '../oci/mediatypes.js';
 import { ManifestSchema, type Descriptor, type Manifest } from '../oci/schemas.js';
-import { classicSignatureManifest, COSIGN_SIGNATURE_ANNOTATION, cosignTag, CosignMediaType, referrerSignatureManifest, signPayload, verifyCosignManifest, type SignatureManifest } from '../signing/cosign.js';
+import { classicSignatureManifest, COSIGN_SIGNATURE_ANNOTATION, cosignTag, CosignMediaType, referrerSignatureManifest, signPayload, verifyCosignManifest } from '../signing/cosign.js';
 import { digestOf } from '../oci/digest.js';
 import { isNotationSignature, verifyNotationManifest } from '../signing/notation.js';
 import type { BlobReader, SignatureCheck } from '../signing/result.js';
 import { simpleSigningPayload } from '../signing/simple-signing.js';
+import { readSignatureTag, storeSignatureManifest } from '../signing/cosign-tags.js';
 import { discoverAttached, recordAttached, type Attached } from '../transfer/referrers.js';
 import { locateImages } from './copy.js';
 import type { OpenedLocation } from './locations.js';
@@ -53,13 +54,13 @@ export async function signArtifacts(location: OpenedLocation, artifacts: SignedA
     const layer = { payload, signature: signPayload(payload, key) };
     if (form === 'oci-1-1') {
       const built = referrerSignatureManifest(artifact.descriptor, layer);
-      await pushSignatureManifest(target, built);
+      await storeSignatureManifest(target, built);
       await recordAttached(target, artifact.descriptor, [{ descriptor: built.manifestDescriptor }]);
       results.push({ ...artifact, signature: built.manifestDescriptor, added: true });
       continue;
     }
     const tag = cosignTag(artifact.descriptor.digest, 'sig');
-    const existing = await existingSignatures(target, tag);
+    const existing = await readSignatureTag(target, tag);
     // ECDSA signatures differ each time: "already signed" is this payload under a signature this key made (as cosign's dupe detector).
     const already = existing && signedBy(existing.manifest, payload, key);
     if (already) {
@@ -68,7 +69,7 @@ export async function signArtifacts(location: OpenedLocation, artifacts: SignedA
     }
     const built = classicSignatureManifest(layer, existing);
     if (built.added) {
-      await pushSignatureManifest(target, built);
+      await storeSignatureManifest(target, built);
       await target.tag(built.manifestDescriptor, tag);
     }
     results.push({ ...artifact, signature: built.manifestDescriptor, tag, added: built.added });
@@ -76,22 +77,9 @@ export async function signArtifacts(location: OpenedLocation, artifacts: SignedA
   return results;
 }
 
-/** The `.sig` manifest and config already under `tag`, to add a signature to. */
-async function existingSignatures(target: Target, tag: string): Promise<{ manifest: Uint8Array; config: Uint8Array } | undefined> {
-  const desc = await target.resolve(tag).catch((err: unknown) => {
-    if (err instanceof NotFoundError) return undefined;
-    throw err;
-  });
-  if (!desc) return undefined;
-  if (!isImageManifest(desc.mediaType)) throw new InvalidContentError(`${target.location}:${tag} is not a cosign signature manifest (${desc.mediaType})`);
-  const manifest = await fetchBytes(target, desc);
-  const config = await fetchBytes(target, parseManifest(manifest, `${target.location}:${tag}`).config);
-  return { manifest, config };
-}
-
 /** The existing `.sig` manifest's descriptor when one of its layers is `payload` signed by `key`. */
 function signedBy(manifestBytes: Uint8Array, payload: Uint8Array, key: KeyObject): Descriptor | undefined {
-  const manifest = parseManifest(manifestBytes, 'the existing .sig manifest');
+  const manifest = ManifestSchema.parse(JSON.parse(Buffer.from(manifestBytes).toString('utf8')));
   const publicKey = createPublicKey(key);
   const digest = digestOf(payload);
   const found = (manifest.layers ?? []).some((l) => {
@@ -99,30 +87,6 @@ function signedBy(manifestBytes: Uint8Array, payload: Uint8Array, key: KeyObject
     return l.digest === digest && signature !== undefined && verify('sha256', payload, publicKey, Buffer.from(signature, 'base64'));
   });
   return found ? { mediaType: manifest.mediaType ?? MediaType.OciManifest, digest: digestOf(manifestBytes), size: manifestBytes.length } : undefined;
-}
-
-/** The manifest's new blobs (payload, config), then the manifest: a signature is never half there. */
-async function pushSignatureManifest(target: Target, built: SignatureManifest): Promise<void> {
-  const manifest = parseManifest(built.manifest, built.manifestDescriptor.digest);
-  const named = new Map([manifest.config, ...(manifest.layers ?? [])].map((d) => [d.digest, d]));
-  for (const bytes of built.blobs) {
-    const desc = named.get(digestOf(bytes));
-    if (!desc) throw new InvalidContentError(`${target.location}: a blob of the signature manifest ${built.manifestDescriptor.digest} is not named by it`);
-    if (!(await target.exists(desc))) await target.push(desc, bytes);
-  }
-  await target.push(built.manifestDescriptor, built.manifest);
-}
-
-function parseManifest(bytes: Uint8Array, what: string): Manifest {
-  let json: unknown;
-  try {
-    json = JSON.parse(Buffer.from(bytes).toString('utf8'));
-  } catch {
-    throw new InvalidContentError(`${what}: not JSON`);
-  }
-  const parsed = ManifestSchema.safeParse(json);
-  if (!parsed.success) throw new InvalidContentError(`${what}: not an image manifest`);
-  return parsed.data;
 }
 
 /** A key (cosign) or a certificate (Notation) to check signatures with. */

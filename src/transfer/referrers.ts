@@ -5,6 +5,7 @@ import { NotFoundError } from '../oci/errors.js';
 import { MediaType, isManifestLike } from '../oci/mediatypes.js';
 import { ManifestSchema, type Descriptor } from '../oci/schemas.js';
 import { parseManifestLike } from './graph.js';
+import { mergeSignatureTag } from '../signing/cosign-tags.js';
 
 /**
  * What is attached to a manifest: OCI 1.1 referrers (manifests whose `subject` names it) and
@@ -101,7 +102,12 @@ const indexUpdates = new Map<string, Promise<unknown>>();
  * into the tag-schema index, merged with what is already listed (never dropping an entry).
  */
 export async function recordAttached(destination: Target, subject: Descriptor, attached: Attached[]): Promise<void> {
-  for (const { descriptor, tag } of attached) if (tag) await destination.tag(descriptor, tag);
+  for (const { descriptor, tag } of attached) {
+    if (!tag) continue;
+    // Signatures already under a .sig tag at the destination are kept, the source's added.
+    if (tag.endsWith('.sig')) await mergeSignatureTag(destination, tag, descriptor);
+    else await destination.tag(descriptor, tag);
+  }
   const referrers = attached.filter((a) => !a.tag).map((a) => a.descriptor);
   if (referrers.length === 0) return;
   if (hasReferrersApi(destination) && (await destination.referrers(subject.digest)) !== undefined) return;

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OciLayout } from '../../src/content/layout.js';
+import { fetchBytes } from '../../src/content/read.js';
 import { digestOf } from '../../src/oci/digest.js';
 import { MediaType } from '../../src/oci/mediatypes.js';
 import { parseReference } from '../../src/oci/reference.js';
@@ -11,7 +12,7 @@ import type { Descriptor } from '../../src/oci/schemas.js';
 import { RegistryClient } from '../../src/registry/client.js';
 import { copyGraph } from '../../src/transfer/copy.js';
 import { runCli } from '../helpers/cli.js';
-import { pushImage } from '../helpers/images.js';
+import { pushImage, pushMultiArch } from '../helpers/images.js';
 import { startRegistry, type TestRegistry } from '../helpers/registry.js';
 
 const FIXTURES = join(import.meta.dirname, '..', 'fixtures', 'signatures');
@@ -33,6 +34,7 @@ describe('sign and verify, cosign- and Notation-compatible, through any chain of
   let client: RegistryClient;
   let bundleRef: string;
   const env = { COSIGN_PASSWORD: 'hello' };
+  let platformArtifacts: Array<{ what: string; descriptor: Descriptor }> = [];
 
   beforeAll(async () => {
     [a, b] = await Promise.all([startRegistry(), startRegistry()]);
@@ -48,11 +50,21 @@ describe('sign and verify, cosign- and Notation-compatible, through any chain of
     // And one image of ours.
     const mine = client.repository(parseReference(`${a.host}/src/mine`));
     const image = await pushImage(mine, { layers: [4000] });
-    const bundle = { schemaVersion: 'v1.2.0', name: 'signme', version: '0.1.0', invocationImages: [{ imageType: 'oci', image: `${a.host}/src/mine@${image.digest}` }], images: { notary: { imageType: 'oci', image: `${a.host}/src/notary@${NOTATION_SUBJECT}` } } };
+    const multi = await pushMultiArch(client.repository(parseReference(`${a.host}/src/multi`)));
+    const bundle = { schemaVersion: 'v1.2.0', name: 'signme', version: '0.1.0', invocationImages: [{ imageType: 'oci', image: `${a.host}/src/mine@${image.digest}` }], images: { notary: { imageType: 'oci', image: `${a.host}/src/notary@${NOTATION_SUBJECT}` }, multi: { imageType: 'oci', image: `${a.host}/src/multi@${multi.digest}` } } };
     await writeFile(join(work, 'bundle.json'), JSON.stringify(bundle));
     bundleRef = `${a.host}/acme/signme:0.1.0`;
     const push = await runCli(['push', join(work, 'bundle.json'), '--target', bundleRef]);
     expect(push.code, push.stderr).toBe(0);
+    // Per-platform signatures, as `cosign sign --recursive` makes them, on the bundle's copy.
+    const { openLocation } = await import('../../src/ops/locations.js');
+    const { signArtifacts } = await import('../../src/ops/signatures.js');
+    const { loadPrivateKey } = await import('../../src/signing/cosign-keys.js');
+    const location = await openLocation(bundleRef, client, { create: false });
+    const platforms = (JSON.parse(Buffer.from(await fetchBytes(location.target, multi)).toString()) as { manifests: Descriptor[] }).manifests;
+    platformArtifacts = platforms.map((p) => ({ what: `${p.platform!.os}/${p.platform!.architecture}`, descriptor: p }));
+    const key = loadPrivateKey(await readFile(join(KEYS, 'pemsigstorekey.key'), 'utf8'), 'hello');
+    await signArtifacts(location, platformArtifacts, key);
   }, 120_000);
 
   afterAll(async () => {
@@ -139,7 +151,7 @@ describe('sign and verify, cosign- and Notation-compatible, through any chain of
     const classic = await runCli(['--json', 'sign', bundleRef, '--key', key, '--images'], { env });
     expect(classic.code, classic.stderr).toBe(0);
     const signed = JSON.parse(classic.stdout).signed as Array<{ what: string; digest: string; tag: string }>;
-    expect(signed).toHaveLength(3);
+    expect(signed).toHaveLength(4);
     for (const s of signed) {
       const repo = 'acme/signme'; // the bundle's repository holds its images and their signatures
       const manifest = JSON.parse((await rawGet(a.host, repo, 'manifests', s.tag)).toString());
@@ -164,7 +176,17 @@ describe('sign and verify, cosign- and Notation-compatible, through any chain of
     const pubKey = join(KEYS, 'pemsigstorekey.pub.derived.pem');
     const cert = join(FIXTURES, 'notation-jws-oci-layout', 'e2e.crt');
     const copied = `${b.host}/relo/signme:0.1.0`;
-    expect((await runCli(['copy', bundleRef, copied])).code).toBe(0);
+    // The destination already holds a signature of its own under the same .sig tag: it stays.
+    expect((await runCli(['copy', '--no-referrers', bundleRef, copied])).code).toBe(0);
+    const theirs = await runCli(['sign', copied, '--key', join(KEYS, 'pemcosignkey.key')], { env });
+    expect(theirs.code, theirs.stderr).toBe(0);
+    const copy = await runCli(['copy', bundleRef, copied]);
+    expect(copy.code, copy.stderr).toBe(0);
+    const sigTag = `${(await client.repository(parseReference(copied)).resolve('0.1.0')).digest.replace(':', '-')}.sig`;
+    const merged = JSON.parse((await rawGet(b.host, 'relo/signme', 'manifests', sigTag)).toString());
+    expect(merged.layers).toHaveLength(2);
+    const stillTheirs = await runCli(['verify', copied, '--key', join(KEYS, 'pemcosignkey.pub.derived.pem')]);
+    expect(stillTheirs.code, stillTheirs.stderr).toBe(0);
     const dir = join(work, 'layout');
     expect((await runCli(['copy', copied, `oci:${dir}:0.1.0`])).code).toBe(0);
     const file = join(work, 'signme.tgz');
@@ -173,9 +195,17 @@ describe('sign and verify, cosign- and Notation-compatible, through any chain of
     const imported = `${b.host}/imported/signme:0.1.0`;
     const imp = await runCli(['import', file, '--target', imported]);
     expect(imp.code, imp.stderr).toBe(0);
+    const { openLocation } = await import('../../src/ops/locations.js');
+    const { verifyArtifacts } = await import('../../src/ops/signatures.js');
+    const { loadPublicKey } = await import('../../src/signing/cosign-keys.js');
+    const key = loadPublicKey(await readFile(pubKey, 'utf8'));
     for (const ref of [copied, `oci:${dir}:0.1.0`, imported]) {
       const cosign = await runCli(['verify', ref, '--images', '--key', pubKey]);
       expect(cosign.code, `${ref}: ${cosign.stderr}`).toBe(0);
+      // Each platform of the multi-arch image has its own signature, and it travelled too.
+      const location = await openLocation(ref, client, { create: false });
+      const results = await verifyArtifacts(location.target, platformArtifacts, { key });
+      expect(results.map((r) => r.ok), ref).toEqual(platformArtifacts.map(() => true));
       const notation = await runCli(['--json', 'verify', ref, '--images', '--certificate', cert]);
       const notary = JSON.parse(notation.stdout).artifacts.find((x: { what: string }) => x.what.includes('/src/notary'));
       expect(notary.ok, ref).toBe(true);
