@@ -54,5 +54,25 @@ export { copyBundle, parsePlatform, formatPlatform, locateImages, type CopyBundl
 export { archiveBundle, importBundle, THICK_BUNDLE, type ArchiveOptions, type ArchiveResult, type ImportOptions, type ImportResult } from './ops/archive.js';
 export { openTransferLocation, type TransferLocation, type TransferLocationOptions } from './ops/archive-location.js';
 
+// Signatures, SBOMs and attestations: what is attached to a manifest, and cosign/Notation signing
+export { discoverAttached, recordAttached, referrersTag, COSIGN_SUFFIXES, type Attached } from './transfer/referrers.js';
+export { listAttachments, type AttachmentInfo } from './ops/attachments.js';
+export {
+  bundleArtifacts,
+  signArtifacts,
+  verifyArtifacts,
+  VerificationFailedError,
+  type SignedArtifact,
+  type SignResult,
+  type SignatureForm,
+  type Verifier,
+  type VerifyResult,
+} from './ops/signatures.js';
+export { loadPrivateKey, loadPublicKey, publicKeyOf, keyFingerprint, encryptPrivateKey } from './signing/cosign-keys.js';
+export { verifyCosignManifest, classicSignatureManifest, referrerSignatureManifest, signPayload, cosignTag, CosignMediaType, type CosignExpectation } from './signing/cosign.js';
+export { verifyNotationManifest, loadCertificate, isNotationSignature, NOTATION_SIGNATURE_TYPE, type NotationExpectation } from './signing/notation.js';
+export { simpleSigningPayload, parseSimpleSigningPayload } from './signing/simple-signing.js';
+export { SigningInputError, type SignatureCheck, type SignatureFormat, type BlobReader } from './signing/result.js';
+
 // Container Native Registry: model, store over OCI repositories, server
 export * from './cnr/index.js';
