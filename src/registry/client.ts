@@ -2,6 +2,7 @@ import type { Reference } from '../oci/reference.js';
 import { Authenticator } from './auth.js';
 import { anonymous, type CredentialStore } from './credentials.js';
 import { Repository, type CatalogOptions } from './repository.js';
+import type { RegistrySession } from './session.js';
 import { Transport, type TransportOptions } from './transport.js';
 
 export interface RegistryClientOptions extends TransportOptions {
@@ -26,7 +27,7 @@ export const DEFAULT_CHUNK_SIZE = 4 * 1024 * 1024;
  * The entry point to registries: one transport (connections, TLS, proxies, retries) and one
  * authenticator (tokens cached per host and scope) shared by every repository it opens.
  */
-export class RegistryClient {
+export class RegistryClient implements RegistrySession {
   readonly transport: Transport;
   readonly auth: Authenticator;
   readonly chunkThreshold: number;

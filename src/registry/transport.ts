@@ -7,6 +7,7 @@ import { createRequire } from 'node:module';
 import type { Agent as UndiciAgent, Dispatcher, EnvHttpProxyAgent as UndiciEnvHttpProxyAgent } from 'undici';
 import { isLoopbackHost, registryApiHost } from '../oci/reference.js';
 import { ConnectionError } from './errors.js';
+import { redirectHeaders } from './origins.js';
 
 // undici's index loads all it has (fetch, WebSocket, caches, mocks): ~0.1 s of every start-up
 // (bench/). The agent and the request API used here, loaded on their own, cost a third of that.
@@ -148,10 +149,7 @@ export class Transport {
       await res.body.dump();
       const next = new URL(location, current);
       // Credentials are for the registry only: storage back-ends get presigned URLs.
-      if (next.origin !== new URL(current).origin) {
-        const { authorization: _dropped, ...rest } = headers;
-        headers = rest;
-      }
+      headers = redirectHeaders(headers, new URL(current), next);
       this.log(`redirect to ${next.origin}${next.pathname}`);
       current = next.toString();
     }
