@@ -1,5 +1,5 @@
 import type { Descriptor } from '../oci/schemas.js';
-import type { TransferEvent } from '../ops/copy.js';
+import type { CopyEvent } from '../transfer/copy.js';
 import { formatBytes } from './output.js';
 
 /**
@@ -11,7 +11,7 @@ import { formatBytes } from './output.js';
  * moved once and shown once).
  */
 export interface Progress {
-  onEvent(event: TransferEvent, image: string | undefined): void;
+  onEvent(event: CopyEvent, image: string | undefined): void;
   /** Draw the final state (TTY) and stop redrawing. */
   finish(): void;
 }
@@ -35,7 +35,7 @@ class PlainProgress implements Progress {
 
   constructor(private readonly stream: NodeJS.WritableStream) {}
 
-  onEvent(event: TransferEvent, image: string | undefined): void {
+  onEvent(event: CopyEvent, image: string | undefined): void {
     const d = event.descriptor;
     if (image !== undefined && !this.owner.has(d.digest)) this.owner.set(d.digest, image);
     const verb = event.type === 'skip' ? 'exists ' : event.type === 'mount' ? 'mounted' : event.type === 'done' ? 'copied ' : undefined;
@@ -57,7 +57,7 @@ class TtyProgress implements Progress {
 
   constructor(private readonly stream: NodeJS.WritableStream & { columns?: number }) {}
 
-  onEvent(event: TransferEvent, image: string | undefined): void {
+  onEvent(event: CopyEvent, image: string | undefined): void {
     const d = event.descriptor;
     const row = this.claim(d, image);
     if (event.type === 'progress') {

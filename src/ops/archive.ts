@@ -13,11 +13,11 @@ import { isManifestLike } from '../oci/mediatypes.js';
 import { parseReference } from '../oci/reference.js';
 import type { Descriptor } from '../oci/schemas.js';
 import { parseBundle, parseRelocationMap, serializeRelocationMap, type Bundle } from '../cnab/index.js';
-import { copyGraph, CopySession, type CopyStats } from '../transfer/copy.js';
+import { copyGraph, CopySession, type CopyEvent, type CopyStats } from '../transfer/copy.js';
 import { imageSlots, type ImageResolver } from '../transfer/fixup.js';
 import { successors } from '../transfer/graph.js';
 import { isAttachedTag } from '../transfer/referrers.js';
-import { discovering, locateImages, type TransferEvent } from './copy.js';
+import { locateImages } from './copy.js';
 import type { OpenedLocation } from './locations.js';
 import { pullBundle } from './pull.js';
 import { pushBundle, type PushResult } from './push.js';
@@ -49,7 +49,7 @@ export interface ArchiveOptions {
   concurrency?: number;
   /** Tries of one streamed blob transfer (default 3). */
   attempts?: number;
-  onEvent?: (event: TransferEvent, image: string | undefined) => void;
+  onEvent?: (event: CopyEvent, image: string | undefined) => void;
   /** Carry signatures, SBOMs and attestations attached to the bundle and its images (default true). */
   referrers?: boolean;
 }
@@ -78,11 +78,7 @@ export async function archiveBundle(source: OpenedLocation, file: string, option
     const session = new CopySession(options.concurrency, options.attempts);
     const emit = options.onEvent ?? (() => {});
     const referrers = options.referrers ?? true;
-    await Promise.all(located.map((img) => {
-      const found = (d: Descriptor) => emit({ type: 'found', descriptor: d }, img.image.image);
-      found(img.descriptor);
-      return copyGraph(discovering(source.target, found), layout, img.descriptor, { session, referrers, onEvent: (e) => emit(e, img.image.image) });
-    }));
+    await Promise.all(located.map((img) => copyGraph(source.target, layout, img.descriptor, { session, referrers, onEvent: (e) => emit(e, img.image.image) })));
     // The bundle's own index, for what is attached to it (Porter signs it); its objects are
     // not in the thick bundle, whose bundle.json stands for them.
     if (referrers) await copyGraph(source.target, layout, pulled.index, { session, referrers, attachedOnly: true });
@@ -136,10 +132,10 @@ export async function importBundle(file: string, destination: OpenedLocation, op
     });
     const result = await pushBundle(bundle, {
       destination,
-      resolver: options.onEvent ? reportingResolver(resolver, options.onEvent) : resolver,
+      resolver,
       concurrency: options.concurrency,
       attempts: options.attempts,
-      onEvent: options.onEvent ? (e) => options.onEvent!(e, undefined) : undefined,
+      onEvent: options.onEvent,
       onFallback: options.onFallback,
       referrers: options.referrers,
       // What was attached to the bundle's index travels in the layout; it applies again when
@@ -150,18 +146,6 @@ export async function importBundle(file: string, destination: OpenedLocation, op
   } finally {
     await removeTemporary(work);
   }
-}
-
-/** Each image's objects reported as `found` for that image, so progress can show it per image. */
-function reportingResolver(resolver: ImageResolver, onEvent: NonNullable<ArchiveOptions['onEvent']>): ImageResolver {
-  return {
-    async resolve(image: string) {
-      const { source, descriptor } = await resolver.resolve(image);
-      const found = (d: Descriptor) => onEvent({ type: 'found', descriptor: d }, image);
-      found(descriptor);
-      return { source: discovering(source, found), descriptor };
-    },
-  };
 }
 
 /** A thick bundle that is not what it should be (unsafe, incomplete, a blob that does not match its digest). */

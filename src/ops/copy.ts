@@ -8,13 +8,13 @@ import { digestOf } from '../oci/digest.js';
 import { InputError, InvalidContentError, NotFoundError } from '../oci/errors.js';
 import { parseReference } from '../oci/reference.js';
 import { Annotation, convertBundle, type Bundle, type ConfigMediaTypeChoice, type IndexMediaTypeChoice } from '../cnab/index.js';
-import { copyGraph, CopySession, type CopyEvent, type CopyStats } from '../transfer/copy.js';
+import { copyGraph, CopySession, type CopyEvent, type CopyOptions, type CopyStats } from '../transfer/copy.js';
 import type { BundleImage } from '../transfer/fixup.js';
 import { successors } from '../transfer/graph.js';
 import { discoverAttached } from '../transfer/referrers.js';
 import type { OpenedLocation } from './locations.js';
 import { pullBundle, type PulledBundle } from './pull.js';
-import { converterRelocationMap } from './push.js';
+import { bundleOwnObjects, converterRelocationMap } from './push.js';
 
 /** `os/arch[/variant]`, as given to --platform. */
 export interface PlatformSpec {
@@ -72,12 +72,6 @@ export function locateImages(bundle: Bundle, index: Index): LocatedImage[] {
   return located;
 }
 
-/**
- * A copy event, or `found`: an object the copy will visit, reported as soon as the manifest
- * naming it is read (so progress can show a total before the bytes move).
- */
-export type TransferEvent = CopyEvent | { type: 'found'; descriptor: Descriptor };
-
 export interface CopyBundleOptions {
   /** Keep only these platforms in multi-arch images (the bundle is re-converted: a new index digest). */
   platforms?: PlatformSpec[];
@@ -87,7 +81,7 @@ export interface CopyBundleOptions {
   /** Tries of one streamed blob transfer (default 3). */
   attempts?: number;
   /** Every copy event, with the original reference of the image it belongs to (undefined: the bundle's own objects). */
-  onEvent?: (event: TransferEvent, image: string | undefined) => void;
+  onEvent?: (event: CopyEvent, image: string | undefined) => void;
   /** Carry signatures, SBOMs and attestations attached to the bundle and its images (default true). */
   referrers?: boolean;
 }
@@ -151,11 +145,11 @@ export async function copyBundle(src: OpenedLocation, dst: OpenedLocation, optio
   const platforms = options.platforms ?? [];
   const referrers = options.referrers ?? true;
   /** A copy of one image's graph (or the bundle's own, image undefined), reporting what it finds. */
-  const copy = (from: ReadOnlyTarget, root: Descriptor, image: string | undefined) => {
-    emit({ type: 'found', descriptor: root }, image);
-    return copyGraph(discovering(from, (d) => emit({ type: 'found', descriptor: d }, image)), dst.target, root, {
+  const copy = (from: ReadOnlyTarget, root: Descriptor, image: string | undefined, successors?: CopyOptions['successors']) => {
+    return copyGraph(from, dst.target, root, {
       session,
       referrers,
+      successors,
       onEvent: (e: CopyEvent) => emit(e, image),
     });
   };
@@ -186,7 +180,7 @@ export async function copyBundle(src: OpenedLocation, dst: OpenedLocation, optio
     // The kept manifests from the source (mountable), then the new index over them.
     await Promise.all(filter.kept.map((child) => copy(src.target, child, img.image.image)));
     await created.push(filter.descriptor, filter.bytes);
-    await copy(layered(created, src.target), filter.descriptor, img.image.image);
+    await copy(created, filter.descriptor, img.image.image, () => []);
     filtered.push({ path: img.path, image: img.image.image, from: img.descriptor, to: filter.descriptor, platforms: filter.kept.map((k) => formatPlatform(k.platform!)) });
   }));
   filtered.sort((a, b) => located.findIndex((l) => l.path === a.path) - located.findIndex((l) => l.path === b.path));
@@ -211,7 +205,7 @@ export async function copyBundle(src: OpenedLocation, dst: OpenedLocation, optio
       indexMediaType: indexChoice(pulled.index.mediaType),
     });
     for (const blob of [converted.config, converted.configManifest, converted.index]) await created.push(blob.descriptor, blob.bytes);
-    await copy(layered(created, src.target), converted.index.descriptor, undefined);
+    await copy(created, converted.index.descriptor, undefined, bundleOwnObjects(converted.index.descriptor, converted.configManifest.descriptor));
     index = converted.index.descriptor;
     bundleBytes = converted.config.bytes;
   }
@@ -239,24 +233,6 @@ export async function copyBundle(src: OpenedLocation, dst: OpenedLocation, optio
     stats: { ...session.stats },
     durationMs: performance.now() - started,
   };
-}
-
-/**
- * The same target (still a Repository for cross-repository mounts: the prototype is the source),
- * whose manifest fetches also report the descriptors the manifest names.
- */
-export function discovering(source: ReadOnlyTarget, found: (d: Descriptor) => void): ReadOnlyTarget {
-  const fetch = async (desc: Descriptor): Promise<Readable> => {
-    if (!isManifestLike(desc.mediaType) || desc.size > MAX_MANIFEST_SIZE) return source.fetch(desc);
-    const bytes = await fetchBytes(source, desc);
-    try {
-      for (const child of successors(desc, bytes, source.location)) found(child);
-    } catch {
-      // not parseable: the copy itself reports it
-    }
-    return Readable.from([bytes]);
-  };
-  return Object.create(source, { fetch: { value: fetch } }) as ReadOnlyTarget;
 }
 
 async function detachedAttachments(source: ReadOnlyTarget, replaced: Array<Omit<DetachedAttachments, 'count'>>): Promise<DetachedAttachments[]> {
@@ -319,17 +295,4 @@ function configChoice(mediaType: string): ConfigMediaTypeChoice {
 
 function indexChoice(mediaType: string): IndexMediaTypeChoice {
   return mediaType === MediaType.DockerManifestList ? 'docker' : 'oci';
-}
-
-/** Objects of `top` first, then `base`: a new index over content that is still in the source. */
-function layered(top: MemoryTarget, base: ReadOnlyTarget): ReadOnlyTarget {
-  return {
-    location: base.location,
-    resolve: (reference) => top.resolve(reference).catch((err) => {
-      if (err instanceof NotFoundError) return base.resolve(reference);
-      throw err;
-    }),
-    fetch: async (desc) => ((await top.exists(desc)) ? Readable.from([top.get(desc)]) : base.fetch(desc)),
-    exists: async (desc) => (await top.exists(desc)) || base.exists(desc),
-  };
 }

@@ -1,4 +1,5 @@
-import type { ReadOnlyTarget, Target } from '../content/target.js';
+import type { ReadOnlyTarget } from '../content/target.js';
+import { MemoryTarget } from '../content/memory.js';
 import type { Descriptor } from '../oci/schemas.js';
 import { MAX_MANIFEST_SIZE } from '../content/read.js';
 import { InputError } from '../oci/errors.js';
@@ -6,7 +7,7 @@ import { parseReference } from '../oci/reference.js';
 import { bundleImages, canonicalBundleBytes, convertBundle, type Bundle, type ConfigMediaTypeChoice, type ConvertedBundle, type IndexMediaTypeChoice } from '../cnab/index.js';
 import { ManifestRejectedError } from '../registry/errors.js';
 import { fixupBundle, type FieldChange } from '../transfer/fixup.js';
-import type { CopyEvent, CopyStats } from '../transfer/copy.js';
+import type { CopyEvent, CopyOptions, CopyStats } from '../transfer/copy.js';
 import { copyGraph, CopySession } from '../transfer/copy.js';
 import type { ImageResolver } from '../transfer/fixup.js';
 import type { OpenedLocation } from './locations.js';
@@ -22,7 +23,8 @@ export interface PushOptions {
   referrers?: boolean;
   /** Where to find what is attached to the bundle's index (a thick bundle's layout), if anywhere. */
   attachmentsFrom?: ReadOnlyTarget;
-  onEvent?: (event: CopyEvent) => void;
+  /** Every copy event, with the original reference of the image it belongs to (undefined: the bundle's own objects). */
+  onEvent?: (event: CopyEvent, image: string | undefined) => void;
   /** Told about each media-type fallback taken because the registry refused a type. */
   onFallback?: (message: string) => void;
 }
@@ -71,17 +73,24 @@ export async function pushBundle(bundle: Bundle, options: PushOptions): Promise<
     destination: dst.target,
     destinationName: dst.relocationName,
     autoUpdateBundle: options.autoUpdateBundle,
-    copy: { session, onEvent: options.onEvent, referrers: options.referrers ?? true },
+    copy: { session, referrers: options.referrers ?? true },
+    onImageEvent: options.onEvent,
   });
   const converterMap = converterRelocationMap(fixed.relocationMap, dst);
+  // The bundle's own objects are made here and copied like the images: the same skip and verify rules.
+  const bundleEvents = options.onEvent && ((e: CopyEvent) => options.onEvent!(e, undefined));
+  const made = new MemoryTarget('bundle');
+  const publish = async (objects: Array<{ descriptor: Descriptor; bytes: Uint8Array }>, successors?: CopyOptions['successors']) => {
+    for (const o of objects) await made.push(o.descriptor, o.bytes);
+    await copyGraph(made, dst.target, objects.at(-1)!.descriptor, { session, onEvent: bundleEvents, successors });
+  };
 
   let converted: ConvertedBundle | undefined;
   let configMediaType: ConfigMediaTypeChoice = 'cnab';
   for (const choice of CONFIG_FALLBACKS) {
     converted = convertBundle(fixed.bundle, dst.reference, converterMap, { configMediaType: choice, indexMediaType: 'oci' });
     try {
-      await pushIfMissing(dst.target, converted.config.descriptor, converted.config.bytes);
-      await pushIfMissing(dst.target, converted.configManifest.descriptor, converted.configManifest.bytes);
+      await publish([converted.config, converted.configManifest]);
       configMediaType = choice;
       break;
     } catch (err) {
@@ -93,16 +102,16 @@ export async function pushBundle(bundle: Bundle, options: PushOptions): Promise<
   let indexMediaType: IndexMediaTypeChoice = 'oci';
   let index = converted!.index;
   try {
-    await pushIfMissing(dst.target, index.descriptor, index.bytes);
+    await publish([index], bundleOwnObjects(index.descriptor, converted!.configManifest.descriptor));
   } catch (err) {
     if (!(err instanceof ManifestRejectedError)) throw err;
     options.onFallback?.(`${dst.display}: registry refused the OCI index; falling back to a Docker manifest list`);
     indexMediaType = 'docker';
     index = convertBundle(fixed.bundle, dst.reference, converterMap, { configMediaType, indexMediaType }).index;
-    await pushIfMissing(dst.target, index.descriptor, index.bytes);
+    await publish([index], bundleOwnObjects(index.descriptor, converted!.configManifest.descriptor));
   }
   if (options.attachmentsFrom) {
-    await copyGraph(options.attachmentsFrom, dst.target, index.descriptor, { session, onEvent: options.onEvent, referrers: true, attachedOnly: true });
+    await copyGraph(options.attachmentsFrom, dst.target, index.descriptor, { session, onEvent: bundleEvents, referrers: true, attachedOnly: true });
   }
   await dst.target.tag(index.descriptor, dst.tag);
   return {
@@ -125,7 +134,11 @@ export function converterRelocationMap(map: Record<string, string>, dst: OpenedL
   );
 }
 
-async function pushIfMissing(target: Target, desc: Descriptor, bytes: Uint8Array): Promise<void> {
-  if (await target.exists(desc)) return;
-  await target.push(desc, bytes);
+/**
+ * The children of the bundle's own objects still to copy once its images are there: of the
+ * index, only its config manifest (the images, and their attachments, are copied before it);
+ * of everything below, all.
+ */
+export function bundleOwnObjects(index: Descriptor, configManifest: Descriptor): NonNullable<CopyOptions['successors']> {
+  return (desc, children) => (desc.digest === index.digest ? children.filter((c) => c.digest === configManifest.digest) : children);
 }

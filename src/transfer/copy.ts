@@ -12,6 +12,7 @@ import { discoverAttached, recordAttached } from './referrers.js';
 
 /** What happened to one object during a copy. */
 export type CopyEvent =
+  | { type: 'found'; descriptor: Descriptor } // the copy will visit it: reported as soon as the manifest naming it is read
   | { type: 'skip'; descriptor: Descriptor } // destination already had it
   | { type: 'mount'; descriptor: Descriptor } // cross-repository mount: no bytes travelled
   | { type: 'start'; descriptor: Descriptor }
@@ -35,6 +36,11 @@ export interface CopyOptions {
   referrers?: boolean;
   /** Copy only what is attached to `root` (with `referrers`), not `root` itself: it is elsewhere. */
   attachedOnly?: boolean;
+  /**
+   * The children of a manifest or index to copy with it (default: all it names). A bundle's own
+   * index, copied after its images, names only what is left: its config manifest.
+   */
+  successors?: (desc: Descriptor, children: Descriptor[]) => Descriptor[];
 }
 
 export interface CopyStats {
@@ -86,7 +92,7 @@ const blobsInFlight = new Map<string, Promise<void>>();
 
 /** State shared by the copies of one operation into one destination. */
 export class CopySession {
-  readonly stats: CopyStats = { bytesCopied: 0, bytesSkipped: 0, objectsCopied: 0, objectsSkipped: 0, mounts: 0, attached: 0 };
+  readonly stats: CopyStats = emptyStats();
   /** Transfers of blobs over 1 MiB (bytes travelling) at once: the commands' --concurrency. */
   readonly limiter: Limiter;
   /** Small requests at once: HEAD, manifest GET/PUT, mount, blobs up to 1 MiB. */
@@ -112,21 +118,41 @@ export class CopySession {
 export async function copyGraph(src: ReadOnlyTarget, dst: Target, root: Descriptor, options: CopyOptions = {}): Promise<CopyStats> {
   const session = options.session ?? new CopySession(options.concurrency);
   const emit = options.onEvent ?? (() => {});
+  const select = options.successors ?? ((_desc: Descriptor, children: Descriptor[]) => children);
+  // This call's own figures, besides the session's totals: copies sharing a session each report
+  // what they did (an object another copy moved counts for that one).
+  const own = emptyStats();
+  const tally = (change: (stats: CopyStats) => void) => {
+    change(session.stats);
+    change(own);
+  };
+  const found = (desc: Descriptor) => emit({ type: 'found', descriptor: desc });
 
+  const mine = new Set<string>();
   const copyNode = (desc: Descriptor): Promise<void> => {
-    let p = session.inflight.get(desc.digest);
-    if (!p) {
-      p = copyOne(desc);
-      session.inflight.set(desc.digest, p);
-      // A failed object may be retried by a later copy in the same session.
-      p.catch(() => session.inflight.delete(desc.digest));
+    const other = session.inflight.get(desc.digest);
+    if (other) {
+      if (mine.has(desc.digest)) return other;
+      // Another copy of the session moved it: here it counts as already there.
+      mine.add(desc.digest);
+      return other.then(() => {
+        own.objectsSkipped++;
+        own.bytesSkipped += desc.size;
+      });
     }
+    mine.add(desc.digest);
+    const p = copyOne(desc);
+    session.inflight.set(desc.digest, p);
+    // A failed object may be retried by a later copy in the same session.
+    p.catch(() => session.inflight.delete(desc.digest));
     return p;
   };
 
   const skip = (desc: Descriptor) => {
-    session.stats.objectsSkipped++;
-    session.stats.bytesSkipped += desc.size;
+    tally((t) => {
+      t.objectsSkipped++;
+      t.bytesSkipped += desc.size;
+    });
     emit({ type: 'skip', descriptor: desc });
   };
 
@@ -138,12 +164,12 @@ export async function copyGraph(src: ReadOnlyTarget, dst: Target, root: Descript
     // No slot is held while the children copy: a parent never waits on a slot its own
     // descendants need (no deadlock, whatever the depth and the pool size).
     const bytes = await session.requests.run(() => fetchBytes(src, desc));
-    const children = successors(desc, bytes, `${src.location}@${desc.digest}`);
-    if (present) {
-      // Already there, but what is attached to its manifests may not be.
-      await Promise.all(children.filter((c) => isManifestLike(c.mediaType)).map(copyNode));
-    } else {
-      await Promise.all(children.map(copyNode));
+    const children = select(desc, successors(desc, bytes, `${src.location}@${desc.digest}`));
+    // Already there, only what is attached to its manifests may not be: blobs are not visited.
+    const visited = present ? children.filter((c) => isManifestLike(c.mediaType)) : children;
+    visited.forEach(found);
+    await Promise.all(visited.map(copyNode));
+    if (!present) {
       await session.requests.run(async () => {
         emit({ type: 'start', descriptor: desc });
         await dst.push(desc, bytes);
@@ -157,9 +183,12 @@ export async function copyGraph(src: ReadOnlyTarget, dst: Target, root: Descript
   const copyAttached = async (subject: Descriptor): Promise<void> => {
     const attached = await session.requests.run(() => discoverAttached(src, subject));
     if (attached.length === 0) return;
+    attached.forEach((a) => found(a.descriptor));
     await Promise.all(attached.map((a) => copyNode(a.descriptor)));
     await session.requests.run(() => recordAttached(dst, subject, attached));
-    session.stats.attached += attached.length;
+    tally((t) => {
+      t.attached += attached.length;
+    });
   };
 
   /** One blob, unless another copy in this process is storing it in the same repository. */
@@ -186,8 +215,10 @@ export async function copyGraph(src: ReadOnlyTarget, dst: Target, root: Descript
       return;
     }
     if (isMountable(dst) && (await session.requests.run(() => dst.mountFrom(desc, src)))) {
-      session.stats.mounts++;
-      session.stats.bytesSkipped += desc.size;
+      tally((t) => {
+        t.mounts++;
+        t.bytesSkipped += desc.size;
+      });
       emit({ type: 'mount', descriptor: desc });
       return;
     }
@@ -206,8 +237,10 @@ export async function copyGraph(src: ReadOnlyTarget, dst: Target, root: Descript
   };
 
   const copied = (desc: Descriptor) => {
-    session.stats.objectsCopied++;
-    session.stats.bytesCopied += desc.size;
+    tally((t) => {
+      t.objectsCopied++;
+      t.bytesCopied += desc.size;
+    });
     emit({ type: 'done', descriptor: desc });
   };
 
@@ -261,14 +294,11 @@ export async function copyGraph(src: ReadOnlyTarget, dst: Target, root: Descript
     await fetched;
   };
 
-  const before = { ...session.stats };
+  if (!options.attachedOnly) found(root);
   await (options.attachedOnly ? copyAttached(root) : copyNode(root));
-  return {
-    bytesCopied: session.stats.bytesCopied - before.bytesCopied,
-    bytesSkipped: session.stats.bytesSkipped - before.bytesSkipped,
-    objectsCopied: session.stats.objectsCopied - before.objectsCopied,
-    objectsSkipped: session.stats.objectsSkipped - before.objectsSkipped,
-    mounts: session.stats.mounts - before.mounts,
-    attached: session.stats.attached - before.attached,
-  };
+  return own;
+}
+
+function emptyStats(): CopyStats {
+  return { bytesCopied: 0, bytesSkipped: 0, objectsCopied: 0, objectsSkipped: 0, mounts: 0, attached: 0 };
 }

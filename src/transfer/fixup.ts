@@ -1,7 +1,7 @@
 import type { ReadOnlyTarget, Target } from '../content/target.js';
 import type { Descriptor } from '../oci/schemas.js';
 import { InputError } from '../oci/errors.js';
-import { copyGraph, CopySession, type CopyOptions, type CopyStats } from './copy.js';
+import { copyGraph, CopySession, type CopyEvent, type CopyOptions, type CopyStats } from './copy.js';
 
 /** The fields of a CNAB image (invocation image or component) that the fixup reads and fills. */
 export interface BundleImage {
@@ -32,7 +32,10 @@ export interface FixupOptions {
   destinationName: string;
   /** Take contentDigest/size/mediaType from the source even when the bundle says otherwise. */
   autoUpdateBundle?: boolean;
+  /** How the images are copied; `onEvent` there gets no image: use `onImageEvent`. */
   copy?: CopyOptions;
+  /** Every copy event, with the original reference of the image it belongs to. */
+  onImageEvent?: (event: CopyEvent, image: string) => void;
 }
 
 export interface FieldChange {
@@ -82,7 +85,12 @@ export async function fixupBundle<B extends BundleImages>(bundle: B, options: Fi
     }),
   );
   await Promise.all(
-    resolved.map(({ source, descriptor }) => copyGraph(source, options.destination, descriptor, { ...options.copy, session })),
+    resolved.map(({ source, descriptor }, i) => {
+      const image = slots[i]!.image.image;
+      const onImageEvent = options.onImageEvent;
+      const onEvent = onImageEvent ? (e: CopyEvent) => onImageEvent(e, image) : options.copy?.onEvent;
+      return copyGraph(source, options.destination, descriptor, { ...options.copy, session, onEvent });
+    }),
   );
   slots.forEach(({ image }, i) => {
     relocationMap[image.image] = `${options.destinationName}@${resolved[i]!.descriptor.digest}`;

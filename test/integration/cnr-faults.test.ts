@@ -200,7 +200,8 @@ describe('cnr serve: concurrent writers and several servers over one registry', 
     };
     await Promise.all(Array.from({ length: 64 }, (_, i) => client(i)));
     expect(failures.slice(0, 5)).toEqual([]);
-    expect(requests).toBeGreaterThan(seconds * 20);
+    // Enough requests to be load, however slow the machine (the speed itself is in bench/).
+    expect(requests).toBeGreaterThan(seconds * 5);
     for (const [key, blob] of pushed) {
       const [pkg, release] = key.split('@') as [string, string];
       const pulled = await call(api(b, `${pkg}/${release}/kpm/pull`));

@@ -163,8 +163,13 @@ describe('cnab-oci copy', () => {
     const out = JSON.parse(res.stdout);
     expect(out.bytesMoved).toBe(0);
     expect(out.stats.objectsCopied).toBe(0);
-    // The four image roots and the bundle index are there (HEAD): nothing below them is even walked.
-    expect(out.stats.objectsSkipped).toBe(5);
+    // Every manifest and index is there (HEAD), walked only for what may be attached to it: no blob is even asked about.
+    const manifests = [...sourceGraph.values()].filter((d) => isManifestLike(d.mediaType));
+    expect(out.stats.objectsSkipped).toBe(manifests.length);
+    // Without referrers, the four image roots and the bundle index are there: nothing below them is walked.
+    const bare = await runCli(['--json', 'copy', '--no-referrers', src.bundleRef, `${b.host}/relo/shop:1.2.3`]);
+    expect(bare.code, bare.stderr).toBe(0);
+    expect(JSON.parse(bare.stdout).stats.objectsSkipped).toBe(5);
   });
 
   it('mounts blobs within one registry, and keeps the source tag when the destination has none', async () => {

@@ -215,7 +215,7 @@ describe('sign and verify, cosign- and Notation-compatible, through any chain of
     const listed = await runCli(['--json', 'inspect', imported, '--referrers']);
     const bundleAttached = JSON.parse(listed.stdout).referrers[0].attached as Array<{ type: string }>;
     expect(bundleAttached.map((x) => x.type).sort()).toEqual(['application/vnd.dev.cosign.artifact.sig.v1+json', 'cosign signature']);
-  });
+  }, 240_000);
 
   it('refuses a wrong password, a SEC1 key and a missing password with one line each', async () => {
     const wrong = await runCli(['sign', bundleRef, '--key', join(KEYS, 'pemsigstorekey.key')], { env: { COSIGN_PASSWORD: 'nope' } });

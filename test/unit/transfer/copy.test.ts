@@ -66,7 +66,35 @@ describe('copyGraph', () => {
     expect(order.at(-1)).toBe(MediaType.OciManifest);
     expect(order).toHaveLength(4);
     expect(session.stats.objectsCopied).toBe(4);
-    expect(a.objectsCopied + b.objectsCopied).toBeGreaterThanOrEqual(4);
+    // Each call reports what it did itself: together, each object once; the other found the root being copied.
+    expect(a.objectsCopied + b.objectsCopied).toBe(4);
+    expect(a.objectsSkipped + b.objectsSkipped).toBe(1); // the root, whole
+    expect(a.bytesCopied + b.bytesCopied).toBe(session.stats.bytesCopied);
+  });
+
+  it('reports per call what that call did, while a shared session totals them', async () => {
+    const src = new MemoryTarget('src');
+    const first = await image(src, [100]);
+    const second = await image(src, [300, 400]);
+    const dst = new MemoryTarget('dst');
+    const session = new CopySession(2);
+    const one = await copyGraph(src, dst, first, { session });
+    const two = await copyGraph(src, dst, second, { session });
+    expect(one.objectsCopied).toBe(3);
+    expect(two.objectsCopied).toBe(3); // the config blob is the same bytes in both: already there
+    expect(two.objectsSkipped).toBe(1);
+    expect(session.stats.objectsCopied).toBe(6);
+  });
+
+  it('reports every object it will visit as found, before it is done', async () => {
+    const src = new MemoryTarget('src');
+    const root = await image(src, [100, 200]);
+    const events: string[] = [];
+    await copyGraph(src, new MemoryTarget('dst'), root, { onEvent: (e) => events.push(`${e.type} ${e.descriptor.digest}`) });
+    const found = events.filter((e) => e.startsWith('found ')).map((e) => e.slice(6));
+    const done = events.filter((e) => e.startsWith('done ')).map((e) => e.slice(5));
+    expect(new Set(found)).toEqual(new Set(done));
+    for (const digest of done) expect(events.indexOf(`found ${digest}`)).toBeLessThan(events.indexOf(`done ${digest}`));
   });
 
   it('starts a blob transfer again from a fresh source read after a transient failure, not after others', async () => {
@@ -75,7 +103,11 @@ describe('copyGraph', () => {
     const dst = new MemoryTarget('dst');
     let failures = 1;
     const push = dst.push.bind(dst);
+    const pushes = new Map<string, number>();
+    let layerDigest = '';
     dst.push = async (desc, content) => {
+      pushes.set(desc.digest, (pushes.get(desc.digest) ?? 0) + 1);
+      if (desc.mediaType === MediaType.OciLayerGzip) layerDigest = desc.digest;
       if (desc.mediaType === MediaType.OciLayerGzip && failures-- > 0) {
         (content as Readable).resume();
         throw Object.assign(new Error('connection reset'), { name: 'ConnectionError' });
@@ -86,10 +118,18 @@ describe('copyGraph', () => {
     expect(stats.objectsCopied).toBe(3);
     expect(await dst.exists(root)).toBe(true);
 
+    // The layer was sent twice (once failed), everything else once.
+    expect(pushes.get(layerDigest)).toBe(2);
+    expect([...pushes.values()].filter((n) => n === 1)).toHaveLength(2);
+
+    // A failure that cannot pass is not tried again: one attempt per object, then the error.
     const other = new MemoryTarget('other');
-    other.push = async () => {
+    const tries: string[] = [];
+    other.push = async (desc) => {
+      tries.push(desc.digest);
       throw new Error('disk full');
     };
     await expect(copyGraph(src, other, root, { session: new CopySession(2, 3) })).rejects.toThrow(/disk full/);
+    expect(new Set(tries).size).toBe(tries.length);
   });
 });
