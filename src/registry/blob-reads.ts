@@ -6,7 +6,7 @@ import { MANIFEST_ACCEPT, isManifestLike } from '../oci/mediatypes.js';
 import type { Descriptor } from '../oci/schemas.js';
 import { ConnectionError, errorForResponse } from './errors.js';
 import type { Endpoint } from './http.js';
-import { rereading } from './retry.js';
+import { rereading, type RetryBudget } from './retry.js';
 import { header } from './transport.js';
 
 /** Blobs up to this size are read and uploaded whole (in memory), so any failure can start them again. */
@@ -15,11 +15,13 @@ export const MAX_BUFFERED_BLOB = 4 * 1024 * 1024;
 /**
  * Reading content by digest: manifests and small blobs whole and verified, large blobs as a
  * verified stream that resumes with Range requests; and HEAD for whether content is there.
+ * Each read spends the retry budget it is given (one per operation: see retry.ts), its
+ * re-reads, resumes and the transport's retries alike.
  */
 export class BlobReads {
   constructor(private readonly http: Endpoint) {}
 
-  async fetch(desc: Descriptor): Promise<Readable> {
+  async fetch(desc: Descriptor, budget: RetryBudget): Promise<Readable> {
     const what = this.http.describe(desc.digest);
     const manifest = isManifestLike(desc.mediaType);
     if (manifest && desc.size > MAX_MANIFEST_SIZE) {
@@ -27,19 +29,20 @@ export class BlobReads {
     }
     // Manifests and small blobs are read whole and verified before anyone sees a byte, so a
     // damaged or cut-short answer is simply asked for again.
-    if (manifest || desc.size <= MAX_BUFFERED_BLOB) return Readable.from([await this.fetchWhole(desc, manifest, what)]);
+    if (manifest || desc.size <= MAX_BUFFERED_BLOB) return Readable.from([await this.fetchWhole(desc, manifest, what, budget)]);
     const verified = verifyingStream(desc, what);
-    pipeline(Readable.from(this.resumableBlob(desc, await this.openBlob(desc, 0))), verified, () => {});
+    pipeline(Readable.from(this.resumableBlob(desc, await this.openBlob(desc, 0, budget), budget)), verified, () => {});
     return verified;
   }
 
-  async exists(desc: Descriptor): Promise<boolean> {
+  async exists(desc: Descriptor, budget: RetryBudget): Promise<boolean> {
     const kind = isManifestLike(desc.mediaType) ? 'manifests' : 'blobs';
     const res = await this.http.call(`/${kind}/${desc.digest}`, {
       method: 'HEAD',
       access: 'pull',
       headers: kind === 'manifests' ? { accept: `${desc.mediaType}, ${MANIFEST_ACCEPT}` } : {},
       followRedirects: true,
+      budget,
     });
     await res.body.dump();
     if (res.statusCode === 200) return true;
@@ -49,21 +52,22 @@ export class BlobReads {
   }
 
   /** Read a manifest or small blob whole, verified; transient failures (a digest mismatch included) are retried. */
-  private fetchWhole(desc: Descriptor, manifest: boolean, what: string): Promise<Uint8Array> {
-    return rereading(this.http.transport, what, async () => {
-      const body = manifest ? await this.openManifest(desc, what) : Readable.from(this.resumableBlob(desc, await this.openBlob(desc, 0)));
+  private fetchWhole(desc: Descriptor, manifest: boolean, what: string, budget: RetryBudget): Promise<Uint8Array> {
+    return rereading(this.http.transport, budget, what, async () => {
+      const body = manifest ? await this.openManifest(desc, what, budget) : Readable.from(this.resumableBlob(desc, await this.openBlob(desc, 0, budget), budget));
       const verified = verifyingStream(desc, what);
       pipeline(body, verified, () => {});
       return readAll(verified, Math.max(desc.size, 1));
     });
   }
 
-  private async openManifest(desc: Descriptor, what: string): Promise<Readable> {
+  private async openManifest(desc: Descriptor, what: string, budget: RetryBudget): Promise<Readable> {
     const res = await this.http.call(`/manifests/${desc.digest}`, {
       method: 'GET',
       access: 'pull',
       headers: { accept: `${desc.mediaType}, ${MANIFEST_ACCEPT}` },
       followRedirects: true,
+      budget,
     });
     if (res.statusCode !== 200) await this.http.fail(res, what);
     return res.body as unknown as Readable;
@@ -73,12 +77,13 @@ export class BlobReads {
    * A blob's bytes from `offset` on: `Range: bytes=N-` when resuming (206 expected; a 200 with
    * the whole blob is skipped forward).
    */
-  private async openBlob(desc: Descriptor, offset: number): Promise<AsyncIterable<Buffer>> {
+  private async openBlob(desc: Descriptor, offset: number, budget: RetryBudget): Promise<AsyncIterable<Buffer>> {
     const res = await this.http.call(`/blobs/${desc.digest}`, {
       method: 'GET',
       access: 'pull',
       headers: offset > 0 ? { range: `bytes=${offset}-` } : {},
       followRedirects: true,
+      budget,
     });
     if (offset > 0 && res.statusCode === 206) {
       const range = header(res, 'content-range');
@@ -94,14 +99,15 @@ export class BlobReads {
 
   /**
    * A blob download that survives broken connections: when the body fails or ends short, the
-   * rest is asked for with a Range request, up to the transport's attempts. The caller verifies
-   * the digest over the whole stream, so a resumed download is checked like any other.
+   * rest is asked for with a Range request (at once: no backoff), while the budget lasts. The
+   * caller verifies the digest over the whole stream, so a resumed download is checked like any
+   * other.
    */
-  private async *resumableBlob(desc: Descriptor, first: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+  private async *resumableBlob(desc: Descriptor, first: AsyncIterable<Buffer>, budget: RetryBudget): AsyncGenerator<Buffer> {
     const transport = this.http.transport;
     let body = first;
     let offset = 0;
-    for (let attempt = 1; ; attempt++) {
+    for (;;) {
       let failure: unknown;
       try {
         for await (const chunk of body) {
@@ -113,11 +119,12 @@ export class BlobReads {
       }
       if (offset >= desc.size) return; // complete (or too long: the verifier says so)
       const reason = failure ? ((failure as Error).message ?? String(failure)) : `body ended after ${offset} of ${desc.size} bytes`;
-      if (attempt >= transport.attempts) {
+      const retry = budget.take();
+      if (retry === undefined) {
         throw new ConnectionError(`${this.http.describe(desc.digest)}: download failed at byte ${offset} of ${desc.size} (${reason})`, { cause: failure });
       }
-      transport.log(`${this.http.describe(desc.digest)}: download broke at byte ${offset} (${reason}); resuming with Range`);
-      body = await this.openBlob(desc, offset);
+      transport.log(`${this.http.describe(desc.digest)}: download broke at byte ${offset} (${reason}); resuming with Range (retry ${retry}/${budget.limit})`);
+      body = await this.openBlob(desc, offset, budget);
     }
   }
 }

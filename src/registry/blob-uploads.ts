@@ -7,12 +7,14 @@ import type { Descriptor } from '../oci/schemas.js';
 import { MAX_BUFFERED_BLOB, type BlobReads } from './blob-reads.js';
 import { AuthError, ConnectionError, errorForResponse, RegistryError } from './errors.js';
 import type { Endpoint } from './http.js';
+import type { RetryBudget } from './retry.js';
 import { header, type Response } from './transport.js';
 
 /**
  * Writing blobs: monolithic (in memory, restartable), streamed (one PUT), or chunked (PATCHes
  * that resume where the registry says it is); cross-repository mounts; upload sessions
- * cancelled when the registry opened one we do not use.
+ * cancelled when the registry opened one we do not use. One upload spends one retry budget (see
+ * retry.ts): its restarts, chunk retries, and the transport's retries of all its requests.
  */
 export class BlobUploads {
   constructor(private readonly http: Endpoint, private readonly reads: BlobReads) {}
@@ -24,7 +26,7 @@ export class BlobUploads {
    * registry says it is. Before giving up, the registry is
    * asked whether it has the blob after all (a commit whose answer was lost).
    */
-  async upload(desc: Descriptor, content: Readable | Uint8Array): Promise<void> {
+  async upload(desc: Descriptor, content: Readable | Uint8Array, budget: RetryBudget): Promise<void> {
     const what = this.http.describe(desc.digest);
     const { transport, chunkThreshold } = this.http.session;
     let data: Uint8Array | undefined = content instanceof Uint8Array ? content : undefined;
@@ -37,34 +39,35 @@ export class BlobUploads {
       const actual = digestOf(data, parseDigest(desc.digest).algorithm);
       if (actual !== desc.digest || data.length !== desc.size) throw new DigestMismatchError(what, desc.digest, actual);
     }
-    for (let attempt = 1; ; attempt++) {
+    for (;;) {
       try {
-        if (data && data.length <= chunkThreshold) await this.uploadMonolithic(desc, data, what);
-        else if (!data && desc.size <= chunkThreshold) await this.uploadStreamed(desc, content as Readable, what);
-        else await this.uploadChunked(desc, data ? Readable.from([Buffer.from(data)]) : (content as Readable), what);
+        if (data && data.length <= chunkThreshold) await this.uploadMonolithic(desc, data, what, budget);
+        else if (!data && desc.size <= chunkThreshold) await this.uploadStreamed(desc, content as Readable, what, budget);
+        else await this.uploadChunked(desc, data ? Readable.from([Buffer.from(data)]) : (content as Readable), what, budget);
         return;
       } catch (err) {
         if (!data) (content as Readable).destroy();
         // A mismatch here is the source's fault (we verify before sending): never retried.
         const retryable = !(err instanceof DigestMismatchError) && (isTransientError(err) || isUploadGone(err));
-        if (retryable && (await this.reads.exists(desc).catch(() => false))) {
+        if (retryable && (await this.reads.exists(desc, budget).catch(() => false))) {
           transport.log(`${what}: upload failed (${(err as Error).message}) but the registry has the blob`);
           return;
         }
-        if (!retryable || !data || attempt >= transport.attempts) throw err;
-        const wait = transport.backoff(attempt);
-        transport.log(`${what}: upload failed (${(err as Error).message}); starting it again (retry ${attempt}/${transport.attempts - 1}) in ${wait} ms`);
+        const retry = retryable && data ? budget.take() : undefined;
+        if (retry === undefined) throw err;
+        const wait = transport.backoff(retry);
+        transport.log(`${what}: upload failed (${(err as Error).message}); starting it again (retry ${retry}/${budget.limit}) in ${wait} ms`);
         await sleep(wait);
       }
     }
   }
 
   /** Mount a blob of repository `from` (same registry): true when mounted, false when the registry declined. */
-  async mount(desc: Descriptor, from: string): Promise<boolean> {
+  async mount(desc: Descriptor, from: string, budget: RetryBudget): Promise<boolean> {
     const query = new URLSearchParams({ mount: desc.digest, from });
     let res: Response;
     try {
-      res = await this.http.call(`/blobs/uploads/?${query}`, { method: 'POST', access: 'push', alsoPull: [from] });
+      res = await this.http.call(`/blobs/uploads/?${query}`, { method: 'POST', access: 'push', alsoPull: [from], budget });
     } catch (err) {
       if (err instanceof AuthError) return false; // no read access to the source: copy the bytes instead
       throw err;
@@ -72,14 +75,14 @@ export class BlobUploads {
     await res.body.dump();
     if (res.statusCode === 201) return true;
     // 202: the registry opened an ordinary upload instead (it could not or would not mount).
-    if (res.statusCode === 202) await this.cancelUpload(res);
+    if (res.statusCode === 202) await this.cancelUpload(res, budget);
     else this.http.transport.log(`${this.http.location}: mount of ${desc.digest} from ${from} declined with HTTP ${res.statusCode}`);
     return false;
   }
 
   /** POST: open an upload session; returns its location. */
-  private async startUpload(what: string): Promise<URL> {
-    const start = await this.http.call('/blobs/uploads/', { method: 'POST', access: 'push', headers: { 'content-length': '0' } });
+  private async startUpload(what: string, budget: RetryBudget): Promise<URL> {
+    const start = await this.http.call('/blobs/uploads/', { method: 'POST', access: 'push', headers: { 'content-length': '0' }, budget });
     if (start.statusCode !== 202) await this.http.fail(start, `${what} (upload)`, 'write');
     await start.body.dump();
     const location = header(start, 'location');
@@ -88,14 +91,15 @@ export class BlobUploads {
   }
 
   /** POST then one PUT with the whole (verified, in-memory) body: two requests, both replayable. */
-  private async uploadMonolithic(desc: Descriptor, data: Uint8Array, what: string): Promise<void> {
-    const url = await this.startUpload(what);
+  private async uploadMonolithic(desc: Descriptor, data: Uint8Array, what: string, budget: RetryBudget): Promise<void> {
+    const url = await this.startUpload(what, budget);
     url.searchParams.set('digest', desc.digest);
     const res = await this.http.call(url.toString(), {
       method: 'PUT',
       access: 'push',
       headers: { 'content-type': 'application/octet-stream', 'content-length': String(desc.size) },
       body: data,
+      budget,
     });
     await expectCommitted(res, what);
   }
@@ -108,8 +112,8 @@ export class BlobUploads {
    * replayable: a failure goes to the caller, which can read its source again (copyGraph does).
    * See DEFAULT_CHUNK_THRESHOLD for why this is the default up to 512 MiB.
    */
-  private async uploadStreamed(desc: Descriptor, content: Readable, what: string): Promise<void> {
-    const url = await this.startUpload(what);
+  private async uploadStreamed(desc: Descriptor, content: Readable, what: string, budget: RetryBudget): Promise<void> {
+    const url = await this.startUpload(what, budget);
     url.searchParams.set('digest', desc.digest);
     let sourceError: unknown;
     content.once('error', (err) => {
@@ -122,6 +126,7 @@ export class BlobUploads {
         access: 'push',
         headers: { 'content-type': 'application/octet-stream', 'content-length': String(desc.size) },
         body: content,
+        budget,
       });
     } catch (err) {
       throw sourceError ?? err;
@@ -141,26 +146,26 @@ export class BlobUploads {
    * location we hold is then stale and distribution cancels the upload on seeing it), the error
    * is transient and the blob starts again from a fresh read of its source.
    */
-  private async uploadChunked(desc: Descriptor, content: Readable, what: string): Promise<void> {
-    let location = await this.startUpload(what);
+  private async uploadChunked(desc: Descriptor, content: Readable, what: string, budget: RetryBudget): Promise<void> {
+    let location = await this.startUpload(what, budget);
     const verified = verifyingStream(desc, what);
     pipeline(content, verified, () => {});
     let offset = 0;
     // Iterating the verifier: a digest or size mismatch throws here, before the commit.
     for await (const chunk of chunksOf(verified, this.http.session.chunkSize)) {
-      location = await this.sendChunk(location, chunk, offset, what);
+      location = await this.sendChunk(location, chunk, offset, what, budget);
       offset += chunk.length;
     }
     const url = new URL(location);
     url.searchParams.set('digest', desc.digest);
-    const res = await this.http.call(url.toString(), { method: 'PUT', access: 'push', headers: { 'content-length': '0' } });
+    const res = await this.http.call(url.toString(), { method: 'PUT', access: 'push', headers: { 'content-length': '0' }, budget });
     await expectCommitted(res, what);
   }
 
-  private async sendChunk(location: URL, chunk: Buffer, offset: number, what: string): Promise<URL> {
+  private async sendChunk(location: URL, chunk: Buffer, offset: number, what: string, budget: RetryBudget): Promise<URL> {
     const transport = this.http.transport;
     let sent = 0;
-    for (let attempt = 1; ; attempt++) {
+    for (;;) {
       const body = chunk.subarray(sent);
       const first = offset + sent;
       let failure: unknown;
@@ -172,6 +177,7 @@ export class BlobUploads {
           body,
           // The registry may have taken part of it: ask, rather than send the same bytes twice.
           replayable: false,
+          budget,
         });
         if (res.statusCode === 202) {
           await res.body.dump();
@@ -183,12 +189,13 @@ export class BlobUploads {
       } catch (err) {
         failure = err;
       }
-      if (attempt >= transport.attempts || !isTransientError(failure)) throw failure;
-      const status = await this.uploadStatus(location, offset);
+      const retry = isTransientError(failure) ? budget.take() : undefined;
+      if (retry === undefined) throw failure;
+      const status = await this.uploadStatus(location, offset, budget);
       if (!status || status.received < offset || status.received > offset + chunk.length) {
         throw new ConnectionError(`${what}: upload session lost after a failed chunk at byte ${first} (${(failure as Error).message})`, { cause: failure });
       }
-      transport.log(`${what}: chunk at byte ${first} failed (${(failure as Error).message}); registry has ${status.received} bytes, resuming there`);
+      transport.log(`${what}: chunk at byte ${first} failed (${(failure as Error).message}); registry has ${status.received} bytes, resuming there (retry ${retry}/${budget.limit})`);
       sent = status.received - offset;
       location = status.location;
       if (sent === chunk.length) return location;
@@ -196,10 +203,10 @@ export class BlobUploads {
   }
 
   /** How many bytes an upload session holds (`Range: 0-N`), or undefined when the session is gone. */
-  private async uploadStatus(location: URL, offset: number): Promise<{ received: number; location: URL } | undefined> {
+  private async uploadStatus(location: URL, offset: number, budget: RetryBudget): Promise<{ received: number; location: URL } | undefined> {
     let res: Response;
     try {
-      res = await this.http.call(location.toString(), { method: 'GET', access: 'push' });
+      res = await this.http.call(location.toString(), { method: 'GET', access: 'push', budget });
     } catch {
       return undefined;
     }
@@ -215,12 +222,12 @@ export class BlobUploads {
     return { received: end === 0 ? 0 : end + 1, location: next ? new URL(next, location) : location };
   }
 
-  private async cancelUpload(res: Response): Promise<void> {
+  private async cancelUpload(res: Response, budget: RetryBudget): Promise<void> {
     const location = header(res, 'location');
     if (!location) return;
     try {
       const url = await this.http.resolveLocation(location);
-      const del = await this.http.call(url.toString(), { method: 'DELETE', access: 'push' });
+      const del = await this.http.call(url.toString(), { method: 'DELETE', access: 'push', budget });
       await del.body.dump();
     } catch {
       // An abandoned upload is the registry's to collect; nothing of ours is left half-written.

@@ -1,12 +1,15 @@
 import { isDigest } from '../oci/digest.js';
 import { AuthError, errorForResponse, RegistryError } from './errors.js';
 import { carriesCredentials, checkLocation } from './origins.js';
+import type { RetryBudget } from './retry.js';
 import type { RegistrySession } from './session.js';
 import { header, type Response, type SendOptions } from './transport.js';
 
 export type Access = 'pull' | 'push' | 'delete';
 
 export interface CallOptions extends SendOptions {
+  /** The retry budget of the operation the request belongs to: every request of a Repository has one. */
+  budget: RetryBudget;
   access: Access;
   /** Other repositories the request reads from (cross-repository mount). */
   alsoPull?: string[];
@@ -22,7 +25,9 @@ const ACTIONS: Record<Access, string> = { pull: 'pull', push: 'pull,push', delet
 /**
  * One repository's end of the HTTP pipeline: the transport (connections, retries, redirects)
  * with authorization on top of it (the header a request needs, one 401 challenge answered),
- * error mapping, and the names used in messages. The blob and manifest stores speak through it.
+ * error mapping, and the names used in messages. The blob and manifest stores speak through it,
+ * each call with the retry budget of its operation (`opts.budget`, see retry.ts): the re-send
+ * after a 401 challenge is not a retry, but its own retries draw from that budget too.
  */
 export class Endpoint {
   readonly location: string;
@@ -85,7 +90,7 @@ export class Endpoint {
 
 /** GET /v2/ with credentials: proves the registry answers and accepts them. */
 export async function ping(session: RegistrySession, registry: string): Promise<void> {
-  const res = await new Endpoint(session, registry, '').call('/v2/', { method: 'GET', access: 'pull', absolutePath: true });
+  const res = await new Endpoint(session, registry, '').call('/v2/', { method: 'GET', access: 'pull', absolutePath: true, budget: session.transport.budget() });
   await res.body.dump();
   if (res.statusCode === 401) throw new AuthError(`${registry}: credentials missing or refused`, 401);
   if (res.statusCode !== 200) throw new RegistryError(`${registry}: /v2/ answered HTTP ${res.statusCode}`, res.statusCode);

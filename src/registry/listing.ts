@@ -56,7 +56,7 @@ export async function catalog(session: RegistrySession, registry: string, option
  * Every item of a paginated list (`tags`, `repositories`): GET `first` (a path from the
  * origin), then each `Link: <...>; rel="next"` page, resolved against the page it came with.
  */
-async function list(http: Endpoint, first: string, key: 'tags' | 'repositories', opts: CallOptions, what: string): Promise<string[]> {
+async function list(http: Endpoint, first: string, key: 'tags' | 'repositories', opts: Omit<CallOptions, 'budget'>, what: string): Promise<string[]> {
   const items: string[] = [];
   const seen = new Set<string>();
   let page: URL | undefined = new URL(first, await http.origin());
@@ -66,8 +66,10 @@ async function list(http: Endpoint, first: string, key: 'tags' | 'repositories',
     seen.add(page.href);
     const current: URL = page;
     // A page cut short or damaged on the way does not parse: it is read again, like a manifest.
-    const { body, link } = await rereading(http.transport, what, async () => {
-      const res = await http.call(current.href, opts);
+    // Each page is an operation of its own: a long list does not share one budget.
+    const budget = http.transport.budget();
+    const { body, link } = await rereading(http.transport, budget, what, async () => {
+      const res = await http.call(current.href, { ...opts, budget });
       if (res.statusCode !== 200) await http.fail(res, what);
       const text = await res.body.text();
       try {

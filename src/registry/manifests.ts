@@ -7,7 +7,7 @@ import { MANIFEST_ACCEPT, MediaType, isManifestLike } from '../oci/mediatypes.js
 import { IndexSchema, type Descriptor } from '../oci/schemas.js';
 import { errorForResponse, RegistryError } from './errors.js';
 import { contentType, parseJson, type Endpoint } from './http.js';
-import { rereading } from './retry.js';
+import { rereading, type RetryBudget } from './retry.js';
 import { header, type Response } from './transport.js';
 
 interface ManifestRead {
@@ -20,7 +20,7 @@ interface ManifestRead {
  * Manifests by tag or digest: resolve (one GET, the digest computed from the bytes), probe (one
  * HEAD), put (verified; retried while distribution races another writer's blob commit),
  * delete, and the Referrers API. Manifests pushed or read here are kept, so tagging does not
- * download them again.
+ * download them again. Each operation spends the one retry budget it is given (see retry.ts).
  */
 export class ManifestStore {
   /** Manifests this process pushed or read here, by digest. */
@@ -35,11 +35,11 @@ export class ManifestStore {
     return this.known.get(digest);
   }
 
-  async resolve(reference: string): Promise<Descriptor> {
+  async resolve(reference: string, budget: RetryBudget): Promise<Descriptor> {
     const what = this.http.describe(reference);
     if (isDigest(reference)) {
       // By digest, HEAD tells all we need (type and size); the digest is checked when read.
-      const res = await this.http.call(`/manifests/${reference}`, { method: 'HEAD', access: 'pull', headers: { accept: MANIFEST_ACCEPT } });
+      const res = await this.http.call(`/manifests/${reference}`, { method: 'HEAD', access: 'pull', headers: { accept: MANIFEST_ACCEPT }, budget });
       if (res.statusCode !== 200) await this.http.fail(res, what);
       await res.body.dump();
       const mediaType = contentType(res);
@@ -49,7 +49,7 @@ export class ManifestStore {
     // By tag, one GET: the digest is computed from the bytes (never taken from
     // Docker-Content-Digest, which some registries get wrong), and the bytes are kept for the
     // fetch that almost always follows. HEAD + GET would cost a request more.
-    const { bytes, mediaType, digestHeader } = await this.get(reference, what);
+    const { bytes, mediaType, digestHeader } = await this.get(reference, what, budget);
     if (isDigest(reference)) return this.verified(reference, bytes, mediaType, what);
     if (!digestHeader || !isDigest(digestHeader) || digestOf(bytes, parseDigest(digestHeader).algorithm) === digestHeader) {
       return this.verified(digestOf(bytes), bytes, mediaType, what);
@@ -58,7 +58,7 @@ export class ManifestStore {
     // the header wrong. Asking for that digest tells which: a registry that holds it must serve
     // bytes that hash to it (else a mismatch error); one that does not got the header wrong.
     this.http.transport.log(`${what}: Docker-Content-Digest ${digestHeader} is not the digest of the manifest received; asking for it by digest`);
-    const byDigest = await this.get(digestHeader, this.http.describe(digestHeader)).catch((err: unknown) => {
+    const byDigest = await this.get(digestHeader, this.http.describe(digestHeader), budget).catch((err: unknown) => {
       if (err instanceof NotFoundError) return undefined;
       throw err;
     });
@@ -72,9 +72,9 @@ export class ManifestStore {
    * registry's Docker-Content-Digest (fetch still verifies content against it). Without a
    * usable header or manifest type, one GET (resolve) tells instead.
    */
-  async probe(reference: string): Promise<Descriptor | undefined> {
+  async probe(reference: string, budget: RetryBudget): Promise<Descriptor | undefined> {
     const what = this.http.describe(reference);
-    const res = await this.http.call(`/manifests/${reference}`, { method: 'HEAD', access: 'pull', headers: { accept: MANIFEST_ACCEPT } });
+    const res = await this.http.call(`/manifests/${reference}`, { method: 'HEAD', access: 'pull', headers: { accept: MANIFEST_ACCEPT }, budget });
     await res.body.dump();
     if (res.statusCode === 404) return undefined;
     // The body is gone (HEAD has none): reading it again would crash undici.
@@ -85,7 +85,7 @@ export class ManifestStore {
     const usable = mediaType && isManifestLike(mediaType) && digest && isDigest(digest) && (!isDigest(reference) || digest === reference);
     if (usable && Number.isSafeInteger(size) && size > 0) return { mediaType, digest, size };
     this.http.transport.log(`${what}: HEAD gave no usable digest or manifest type; asking with GET`);
-    return this.resolve(reference).catch((err: unknown) => {
+    return this.resolve(reference, budget).catch((err: unknown) => {
       if (err instanceof NotFoundError) return undefined; // deleted between the two requests
       throw err;
     });
@@ -96,10 +96,10 @@ export class ManifestStore {
    * registry does not answer the API (404; distribution 2.8), in which case the referrers tag
    * schema applies. The verdict is kept: one probe per repository.
    */
-  async referrers(digest: string): Promise<Descriptor[] | undefined> {
+  async referrers(digest: string, budget: RetryBudget): Promise<Descriptor[] | undefined> {
     if (this.referrersApi === false) return undefined;
     const what = `${this.http.location} referrers of ${digest}`;
-    const res = await this.http.call(`/referrers/${digest}`, { method: 'GET', access: 'pull', headers: { accept: MediaType.OciIndex } });
+    const res = await this.http.call(`/referrers/${digest}`, { method: 'GET', access: 'pull', headers: { accept: MediaType.OciIndex }, budget });
     if (res.statusCode === 404 || res.statusCode === 405 || res.statusCode === 400) {
       await res.body.dump();
       this.referrersApi = false;
@@ -118,10 +118,10 @@ export class ManifestStore {
    * found it gone after a first try whose answer was lost). Registries untag what pointed at
    * it (distribution removes every tag of that digest); blobs stay until garbage collection.
    */
-  async delete(digest: string): Promise<boolean> {
+  async delete(digest: string, budget: RetryBudget): Promise<boolean> {
     // A tag here would delete whatever manifest the tag happens to name now, or be refused.
     if (!isDigest(digest)) throw new InvalidDigestError(digest);
-    const res = await this.http.call(`/manifests/${digest}`, { method: 'DELETE', access: 'delete' });
+    const res = await this.http.call(`/manifests/${digest}`, { method: 'DELETE', access: 'delete', budget });
     // Whatever the answer, bytes held here are no proof that the registry still has them.
     this.known.delete(digest);
     if (res.statusCode === 202 || res.statusCode === 200 || res.statusCode === 204) {
@@ -136,18 +136,19 @@ export class ManifestStore {
   }
 
   /** Store a manifest under `reference` (its digest, or a tag), verified against `desc` first. */
-  async put(desc: Descriptor, content: Readable | Uint8Array, reference: string): Promise<void> {
+  async put(desc: Descriptor, content: Readable | Uint8Array, reference: string, budget: RetryBudget): Promise<void> {
     const bytes = content instanceof Uint8Array ? content : await readAll(content, MAX_MANIFEST_SIZE);
     const actual = digestOf(bytes, parseDigest(desc.digest).algorithm);
     if (actual !== desc.digest || bytes.length !== desc.size) throw new DigestMismatchError(this.http.describe(desc.digest), desc.digest, actual);
     const transport = this.http.transport;
     let res: Response;
-    for (let attempt = 1; ; attempt++) {
+    for (;;) {
       res = await this.http.call(`/manifests/${reference}`, {
         method: 'PUT',
         access: 'push',
         headers: { 'content-type': desc.mediaType },
         body: bytes,
+        budget,
       });
       if (res.statusCode === 201 || res.statusCode === 200) break;
       const text = await res.body.text();
@@ -155,17 +156,18 @@ export class ManifestStore {
       // distribution reads blob links that a concurrent writer of the same blob may be rewriting,
       // and then calls a blob we pushed unknown: ask again after a moment.
       const racing = err instanceof RegistryError && err.status === 400 && err.codes.some((c) => c === 'MANIFEST_BLOB_UNKNOWN' || c === 'DIGEST_INVALID');
-      if (!racing || attempt >= transport.attempts) throw err;
+      const retry = racing ? budget.take() : undefined;
+      if (retry === undefined) throw err;
       // The other writer's commit takes tens of milliseconds, however short the configured backoff.
-      const wait = Math.max(transport.backoff(attempt), 250 * attempt);
-      transport.log(`${err.message}; trying again (retry ${attempt}/${transport.attempts - 1}) in ${wait} ms`);
+      const wait = Math.max(transport.backoff(retry), 250 * retry);
+      transport.log(`${err.message}; trying again (retry ${retry}/${budget.limit}) in ${wait} ms`);
       await sleep(wait);
     }
     await res.body.dump();
     const stored = header(res, 'docker-content-digest');
     if (stored && isDigest(stored) && stored !== desc.digest && parseDigest(stored).algorithm === parseDigest(desc.digest).algorithm) {
       // A wrong header, or other bytes stored: what the registry serves under the reference decides.
-      const served = await this.get(reference, this.http.describe(reference)).then((m) => digestOf(m.bytes, parseDigest(desc.digest).algorithm), () => undefined);
+      const served = await this.get(reference, this.http.describe(reference), budget).then((m) => digestOf(m.bytes, parseDigest(desc.digest).algorithm), () => undefined);
       if (served !== desc.digest) throw new InvalidContentError(`${this.http.describe(reference)}: registry stored the manifest as ${stored}, not ${desc.digest}`);
       transport.log(`${this.http.describe(reference)}: registry answered Docker-Content-Digest ${stored} for the manifest it holds as ${desc.digest}; ignoring the header`);
     }
@@ -180,12 +182,12 @@ export class ManifestStore {
     return { mediaType, digest, size: bytes.length };
   }
 
-  private get(reference: string, what: string): Promise<ManifestRead> {
-    return rereading(this.http.transport, what, () => this.getOnce(reference, what));
+  private get(reference: string, what: string, budget: RetryBudget): Promise<ManifestRead> {
+    return rereading(this.http.transport, budget, what, () => this.getOnce(reference, what, budget));
   }
 
-  private async getOnce(reference: string, what: string): Promise<ManifestRead> {
-    const res = await this.http.call(`/manifests/${reference}`, { method: 'GET', access: 'pull', headers: { accept: MANIFEST_ACCEPT } });
+  private async getOnce(reference: string, what: string, budget: RetryBudget): Promise<ManifestRead> {
+    const res = await this.http.call(`/manifests/${reference}`, { method: 'GET', access: 'pull', headers: { accept: MANIFEST_ACCEPT }, budget });
     if (res.statusCode !== 200) await this.http.fail(res, what);
     const bytes = await readAll(res.body as unknown as Readable, MAX_MANIFEST_SIZE);
     let mediaType = contentType(res);

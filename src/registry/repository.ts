@@ -8,6 +8,7 @@ import { BlobUploads } from './blob-uploads.js';
 import { Endpoint, ping } from './http.js';
 import { catalog, listTags, type CatalogOptions, type ListOptions } from './listing.js';
 import { ManifestStore } from './manifests.js';
+import type { RetryBudget } from './retry.js';
 import type { RegistrySession } from './session.js';
 
 export { nextPage, type CatalogOptions, type ListOptions } from './listing.js';
@@ -19,6 +20,8 @@ export { nextPage, type CatalogOptions, type ListOptions } from './listing.js';
  *
  * The facade over the blob and manifest stores (blob-reads, blob-uploads, manifests, listing),
  * which all speak through one Endpoint (http): the session's transport with authorization.
+ * Each call of a method here is one operation, with one retry budget (`--retries N`) for all
+ * the requests it sends, however they fail: see retry.ts.
  */
 export class Repository implements Target, Mountable {
   readonly location: string;
@@ -37,33 +40,34 @@ export class Repository implements Target, Mountable {
   }
 
   resolve(reference: string): Promise<Descriptor> {
-    return this.manifests.resolve(reference);
+    return this.manifests.resolve(reference, this.budget());
   }
 
   async fetch(desc: Descriptor): Promise<Readable> {
     const cached = this.manifests.cached(desc.digest);
     if (cached) return Readable.from([cached]);
-    return this.reads.fetch(desc);
+    return this.reads.fetch(desc, this.budget());
   }
 
   exists(desc: Descriptor): Promise<boolean> {
-    return this.reads.exists(desc);
+    return this.reads.exists(desc, this.budget());
   }
 
   async push(desc: Descriptor, content: Readable | Uint8Array): Promise<void> {
-    if (isManifestLike(desc.mediaType)) return this.manifests.put(desc, content, desc.digest);
-    return this.uploads.upload(desc, content);
+    if (isManifestLike(desc.mediaType)) return this.manifests.put(desc, content, desc.digest, this.budget());
+    return this.uploads.upload(desc, content, this.budget());
   }
 
+  /** Two operations when the manifest's bytes are not held here: its fetch, then the PUT under `reference`. */
   async tag(desc: Descriptor, reference: string): Promise<void> {
     const bytes = this.manifests.cached(desc.digest) ?? (await readAll(await this.fetch(desc), MAX_MANIFEST_SIZE));
-    await this.manifests.put(desc, bytes, reference);
+    await this.manifests.put(desc, bytes, reference, this.budget());
   }
 
   async mountFrom(desc: Descriptor, source: ReadOnlyTarget): Promise<boolean> {
     if (!(source instanceof Repository) || source.registry !== this.registry || source.name === this.name) return false;
     if (isManifestLike(desc.mediaType)) return false;
-    return this.uploads.mount(desc, source.name);
+    return this.uploads.mount(desc, source.name, this.budget());
   }
 
   /**
@@ -73,7 +77,7 @@ export class Repository implements Target, Mountable {
    * usable header or manifest type, one GET (resolve) tells instead.
    */
   probe(reference: string): Promise<Descriptor | undefined> {
-    return this.manifests.probe(reference);
+    return this.manifests.probe(reference, this.budget());
   }
 
   /**
@@ -82,7 +86,7 @@ export class Repository implements Target, Mountable {
    * schema applies. The verdict is kept: one probe per repository.
    */
   referrers(digest: string): Promise<Descriptor[] | undefined> {
-    return this.manifests.referrers(digest);
+    return this.manifests.referrers(digest, this.budget());
   }
 
   /**
@@ -91,15 +95,21 @@ export class Repository implements Target, Mountable {
    * it (distribution removes every tag of that digest); blobs stay until garbage collection.
    */
   deleteManifest(digest: string): Promise<boolean> {
-    return this.manifests.delete(digest);
+    return this.manifests.delete(digest, this.budget());
   }
 
   /**
    * List every tag, following the `Link` header's pages (`pageSize` tags a page; distribution
-   * 2.8 ignores it and sends one page, distribution 3 and most others page).
+   * 2.8 ignores it and sends one page, distribution 3 and most others page). Each page is one
+   * operation with a retry budget of its own.
    */
   tags(options: ListOptions = {}): Promise<string[]> {
     return listTags(this.http, options);
+  }
+
+  /** A fresh retry budget: one per operation. */
+  private budget(): RetryBudget {
+    return this.http.transport.budget();
   }
 
   /** GET /v2/ with credentials: proves the registry answers and accepts them. */

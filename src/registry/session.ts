@@ -1,8 +1,8 @@
 import type { Authenticator } from './auth.js';
 import type { Transport } from './transport.js';
 
-/** The part of the transport the repository modules use: origins, sending, the retry policy, the debug log. */
-export type SessionTransport = Pick<Transport, 'origin' | 'send' | 'log' | 'backoff' | 'attempts'>;
+/** The part of the transport the repository modules use: origins, sending, the retry policy (a budget per operation, the backoff), the debug log. */
+export type SessionTransport = Pick<Transport, 'origin' | 'send' | 'log' | 'backoff' | 'budget'>;
 
 /** The part of the authenticator they use: the header to send, and the answer to a 401. */
 export type SessionAuth = Pick<Authenticator, 'authorization' | 'challenged' | 'refused'>;

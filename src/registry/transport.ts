@@ -8,6 +8,7 @@ import type { Agent as UndiciAgent, Dispatcher, EnvHttpProxyAgent as UndiciEnvHt
 import { isLoopbackHost, registryApiHost } from '../oci/reference.js';
 import { ConnectionError } from './errors.js';
 import { redirectHeaders } from './origins.js';
+import { RetryBudget } from './retry.js';
 
 // undici's index loads all it has (fetch, WebSocket, caches, mocks): ~0.1 s of every start-up
 // (bench/). The agent and the request API used here, loaded on their own, cost a third of that.
@@ -28,7 +29,11 @@ export interface TransportOptions {
   certsDirs?: string[];
   /** Extra CA certificates (PEM) trusted for every registry. */
   ca?: string[];
-  /** Total attempts for a request that can be replayed (first try included); default 4 (`--retries 3`). */
+  /**
+   * Total tries of one operation (first try included; `--retries N` is N + 1); default 4. A
+   * request sent on its own (no `budget`) may be sent this many times; the requests of one
+   * Repository operation share one budget of `attempts - 1` retries (see retry.ts).
+   */
   attempts?: number;
   /** First backoff in ms (default 200); each retry doubles it, plus up to 50% random jitter, capped at 10 s. */
   retryDelay?: number;
@@ -52,6 +57,8 @@ export interface SendOptions {
   replayable?: boolean;
   /** Follow redirects (blob downloads are redirected to storage by many registries). */
   followRedirects?: boolean;
+  /** The retries this request may take: its operation's (see retry.ts); default, a budget of its own. */
+  budget?: RetryBudget;
 }
 
 export type Response = Dispatcher.ResponseData;
@@ -64,7 +71,8 @@ const MAX_BACKOFF_MS = 10_000;
 /**
  * HTTP for registries, as Docker does it: HTTPS first and verified; for insecure registries and
  * loopback, HTTPS without verification and then plain HTTP when HTTPS cannot connect. Retries
- * replayable requests on connection failures and on 408/429/5xx, honouring Retry-After.
+ * replayable requests on connection failures and on 408/429/5xx, honouring Retry-After, while
+ * the request's retry budget (its operation's) lasts.
  * Redirects are followed by hand so an Authorization header never travels to another origin.
  */
 export class Transport {
@@ -80,6 +88,11 @@ export class Transport {
     this.attempts = Math.max(1, options.attempts ?? 4);
     this.maxRetryTime = Math.max(0, options.maxRetryTime ?? 60_000);
     this.retryDelay = Math.max(0, options.retryDelay ?? 200);
+  }
+
+  /** A budget for one operation: `attempts - 1` retries, shared by all its requests. */
+  budget(): RetryBudget {
+    return new RetryBudget(this.attempts - 1);
   }
 
   /** The wait before retry number `attempt` (1-based): exponential, with jitter, capped. */
@@ -123,7 +136,7 @@ export class Transport {
     this.log(`${host}: HTTPS failed (${reason(httpsError)}); trying plain HTTP (insecure registry)`);
     try {
       // Plain HTTP is the last option: retry its connection failures like any request.
-      await (await this.withRetries(`http://${host}/v2/`, { method: 'GET' }, true)).body.dump();
+      await (await this.withRetries(`http://${host}/v2/`, { method: 'GET' }, true, this.budget())).body.dump();
       return 'http';
     } catch (err) {
       throw new ConnectionError(`cannot reach registry ${host} over HTTPS (${reason(httpsError)}) or HTTP (${reason(err as Error)})`, { cause: err });
@@ -139,10 +152,11 @@ export class Transport {
   /** Send with retries and redirects. The caller consumes or dumps the body. */
   async send(url: string, opts: SendOptions): Promise<Response> {
     const replayable = opts.replayable ?? !(opts.body && !(opts.body instanceof Uint8Array));
+    const budget = opts.budget ?? this.budget();
     let current = url;
     let headers = { ...opts.headers };
     for (let redirects = 0; ; redirects++) {
-      const res = await this.withRetries(current, { ...opts, headers }, replayable);
+      const res = await this.withRetries(current, { ...opts, headers }, replayable, budget);
       if (!opts.followRedirects || ![301, 302, 303, 307, 308].includes(res.statusCode) || redirects >= 5) return res;
       const location = header(res, 'location');
       if (!location) return res;
@@ -155,25 +169,33 @@ export class Transport {
     }
   }
 
-  private async withRetries(url: string, opts: SendOptions, replayable: boolean): Promise<Response> {
-    const attempts = replayable ? this.attempts : 1;
+  /**
+   * One request, sent again while `budget` lasts (never when it cannot be replayed). A wait that
+   * would end past maxRetryTime after this request's first try is not begun, and takes nothing.
+   */
+  private async withRetries(url: string, opts: SendOptions, replayable: boolean, budget: RetryBudget): Promise<Response> {
     const deadline = Date.now() + this.maxRetryTime;
-    for (let attempt = 1; ; attempt++) {
+    for (;;) {
       let res: Response;
       try {
         res = await this.attempt(url, opts);
       } catch (err) {
-        const wait = this.backoff(attempt);
-        if (attempt >= attempts || Date.now() + wait > deadline) throw err;
-        this.log(`${opts.method} ${describe(url)}: ${(err as Error).message}; retry ${attempt}/${attempts - 1} in ${wait} ms`);
+        const retry = replayable ? budget.next() : undefined;
+        if (retry === undefined) throw err;
+        const wait = this.backoff(retry);
+        if (Date.now() + wait > deadline) throw err;
+        budget.take();
+        this.log(`${opts.method} ${describe(url)}: ${(err as Error).message}; retry ${retry}/${budget.limit} in ${wait} ms`);
         await sleep(wait);
         continue;
       }
-      if (!RETRY_STATUSES.has(res.statusCode) || attempt >= attempts) return res;
-      const wait = retryAfter(header(res, 'retry-after')) ?? this.backoff(attempt);
+      const retry = replayable && RETRY_STATUSES.has(res.statusCode) ? budget.next() : undefined;
+      if (retry === undefined) return res;
+      const wait = retryAfter(header(res, 'retry-after')) ?? this.backoff(retry);
       if (Date.now() + wait > deadline) return res;
+      budget.take();
       await res.body.dump();
-      this.log(`${opts.method} ${describe(url)}: HTTP ${res.statusCode}; retry ${attempt}/${attempts - 1} in ${wait} ms`);
+      this.log(`${opts.method} ${describe(url)}: HTTP ${res.statusCode}; retry ${retry}/${budget.limit} in ${wait} ms`);
       await sleep(wait);
     }
   }
