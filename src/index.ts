@@ -50,7 +50,7 @@ export { pushBundle, type PushOptions, type PushResult } from './ops/push.js';
 export { pullBundle, type PulledBundle } from './ops/pull.js';
 export { convertOffline, writeConverted } from './ops/convert.js';
 export { openLocation, createImageResolver, type OpenedLocation } from './ops/locations.js';
-export { copyBundle, parsePlatform, formatPlatform, locateImages, type CopyBundleOptions, type CopyBundleResult, type PlatformSpec } from './ops/copy.js';
+export { copyBundle, parsePlatform, formatPlatform, type CopyBundleOptions, type CopyBundleResult, type PlatformSpec } from './ops/copy.js';
 export { archiveBundle, importBundle, THICK_BUNDLE, type ArchiveOptions, type ArchiveResult, type ImportOptions, type ImportResult } from './ops/archive.js';
 export { openTransferLocation, type TransferLocation, type TransferLocationOptions } from './ops/archive-location.js';
 

@@ -10,7 +10,7 @@ import { defaultCredentialStore, dockerConfigPath, type CredentialStore } from '
 import { convertOffline, writeConverted } from '../ops/convert.js';
 import { createImageResolver, openLocation, type OpenedLocation } from '../ops/locations.js';
 import type { AttachmentInfo } from '../ops/attachments.js';
-import { locateImages } from '../ops/copy.js';
+import { locateImages } from '../cnab/images.js';
 import { pullBundle, type PulledBundle } from '../ops/pull.js';
 import { pushBundle } from '../ops/push.js';
 import type { TransportOptions } from '../registry/transport.js';

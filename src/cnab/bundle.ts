@@ -176,27 +176,6 @@ export function validateBundle(json: unknown, sourceName: string): ParsedBundle 
   return { bundle: result.data, unknownFields };
 }
 
-export type BundleImageRef = ({ kind: 'invocation'; index: number } | { kind: 'component'; name: string }) &
-  BaseImage & {
-    /** Where the image is in the bundle: `invocationImages[0]`, `images.web`. */
-    path: string;
-  };
-
-/** Every image of a bundle: invocation images in order, then components by name (Go string order). */
-export function bundleImages(bundle: Bundle): BundleImageRef[] {
-  const out: BundleImageRef[] = bundle.invocationImages.map((img, index) => ({
-    ...img,
-    kind: 'invocation' as const,
-    index,
-    path: formatJsonPath(['invocationImages', index]),
-  }));
-  const images = bundle.images ?? {};
-  for (const name of Object.keys(images).sort(compareGoStrings)) {
-    out.push({ ...images[name]!, kind: 'component', name, path: formatJsonPath(['images', name]) });
-  }
-  return out;
-}
-
 type Issue = z.core.$ZodIssue;
 type PathSeg = PropertyKey;
 

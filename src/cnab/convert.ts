@@ -4,9 +4,12 @@ import { digestOf, type Digest } from '../oci/digest.js';
 import { InputError } from '../oci/errors.js';
 import { parseReference, type Reference } from '../oci/reference.js';
 import { goJsonString, marshalDockerManifestList, marshalDockerSchema2Manifest, marshalIndex, marshalManifest } from '../oci/gojson.js';
-import { bundleImages, type BundleImageRef, type Bundle } from './bundle.js';
+import type { Bundle } from './bundle.js';
+import { imageSlots, type ImageSlot } from './images.js';
 import { canonicalBundleBytes, goString, projectMaintainers } from './project.js';
 import type { RelocationMap } from './relocation.js';
+import { Annotation } from './annotations.js';
+export { Annotation, type CnabManifestType } from './annotations.js';
 
 /**
  * Bundle -> OCI graph, as cnab-to-oci's converter/convert.go, converter/types.go and
@@ -36,22 +39,10 @@ export interface ConvertOptions {
   indexMediaType?: IndexMediaTypeChoice;
 }
 
-export const Annotation = {
-  RuntimeVersion: 'io.cnab.runtime_version',
-  Keywords: 'io.cnab.keywords',
-  ArtifactType: 'org.opencontainers.artifactType',
-  Title: 'org.opencontainers.image.title',
-  Version: 'org.opencontainers.image.version',
-  Description: 'org.opencontainers.image.description',
-  Authors: 'org.opencontainers.image.authors',
-  ManifestType: 'io.cnab.manifest.type',
-  ComponentName: 'io.cnab.component.name',
-} as const;
 
 /** cnab-to-oci's value for org.opencontainers.artifactType on the index. */
 export const CNAB_ARTIFACT_TYPE = 'application/vnd.cnab.manifest.v1';
 
-export type CnabManifestType = 'config' | 'invocation' | 'component';
 
 const CONFIG_MEDIA_TYPES: Record<ConfigMediaTypeChoice, string> = {
   cnab: MediaType.CnabConfig,
@@ -68,7 +59,7 @@ const IMAGE_MEDIA_TYPES: ReadonlySet<string> = new Set([
 
 export function convertBundle(bundle: Bundle, target: Reference, relocationMap: RelocationMap, options: ConvertOptions = {}): ConvertedBundle {
   const configChoice = options.configMediaType ?? 'cnab';
-  const images = bundleImages(bundle);
+  const images = imageSlots(bundle);
   if (!images.some((img) => img.kind === 'invocation')) {
     throw new InputError('invocationImages: the bundle has no invocation image');
   }
@@ -138,8 +129,9 @@ function indexAnnotations(bundle: Bundle): Record<string, string> {
 }
 
 /** makeDescriptor + getMediaType, with errors that name the image. */
-function imageDescriptor(img: BundleImageRef, target: Reference, relocationMap: RelocationMap): Descriptor {
-  const what = `${img.path} (${img.image})`;
+function imageDescriptor(slot: ImageSlot, target: Reference, relocationMap: RelocationMap): Descriptor {
+  const img = slot.image;
+  const what = `${slot.path} (${img.image})`;
   let relocated = relocationMap[img.image];
   if (relocated === undefined) {
     if (!img.contentDigest) {
@@ -161,14 +153,14 @@ function imageDescriptor(img: BundleImageRef, target: Reference, relocationMap: 
   }
   const mediaType = imageMediaType(img, what);
   if (!img.size) throw new InputError(`${what}: size is not set`);
-  const annotations: Record<string, string> = img.kind === 'invocation'
+  const annotations: Record<string, string> = slot.kind === 'invocation'
     ? { [Annotation.ManifestType]: 'invocation' }
-    : { [Annotation.ManifestType]: 'component', [Annotation.ComponentName]: img.name };
+    : { [Annotation.ManifestType]: 'component', [Annotation.ComponentName]: slot.name };
   // parseReference has validated the digest.
   return { mediaType, digest: named.digest as Digest, size: img.size, annotations };
 }
 
-function imageMediaType(img: BundleImageRef, what: string): string {
+function imageMediaType(img: ImageSlot['image'], what: string): string {
   let mediaType = img.mediaType ?? '';
   if (mediaType === '') {
     switch (img.imageType ?? '') {

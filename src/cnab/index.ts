@@ -5,12 +5,10 @@ export {
   DefinitionSchema,
   ImageSchema,
   InvocationImageSchema,
-  bundleImages,
   parseBundle,
   validateBundle,
   type BaseImage,
   type Bundle,
-  type BundleImageRef,
   type Definition,
   type Image,
   type InvocationImage,
@@ -32,3 +30,4 @@ export {
 } from './convert.js';
 export { BUNDLE_CONFIG_MEDIA_TYPES, findConfigDescriptor, isBundleConfigMediaType, relocationMapFromIndex } from './from-index.js';
 export { parseJsonText } from './json-text.js';
+export { imageAt, imageSlots, locateImages, type BundleImage, type BundleImages, type ImageSlot, type LocatedImage } from './images.js';

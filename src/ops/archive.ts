@@ -1,23 +1,18 @@
-import { createReadStream } from 'node:fs';
-import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
-import { Writable } from 'node:stream';
+import { DiscardTarget } from '../content/discard.js';
 import { OciLayout } from '../content/layout.js';
-import { fetchBytes } from '../content/read.js';
 import { extractArchive, makeTemporaryDir, removeTemporary, writeTarFile } from '../content/tar.js';
 import type { ReadOnlyTarget } from '../content/target.js';
-import { Digester, isDigest, type Algorithm } from '../oci/digest.js';
+import { isDigest } from '../oci/digest.js';
 import { DigestMismatchError, InvalidContentError, NotFoundError } from '../oci/errors.js';
-import { isManifestLike } from '../oci/mediatypes.js';
 import { parseReference } from '../oci/reference.js';
 import type { Descriptor } from '../oci/schemas.js';
 import { parseBundle, parseRelocationMap, serializeRelocationMap, type Bundle } from '../cnab/index.js';
 import { copyGraph, CopySession, type CopyEvent, type CopyStats } from '../transfer/copy.js';
-import { imageSlots, type ImageResolver } from '../transfer/fixup.js';
-import { successors } from '../transfer/graph.js';
+import type { ImageResolver } from '../transfer/fixup.js';
+import { imageSlots, locateImages } from '../cnab/images.js';
 import { isAttachedTag } from '../transfer/referrers.js';
-import { locateImages } from './copy.js';
 import type { OpenedLocation } from './locations.js';
 import { pullBundle } from './pull.js';
 import { pushBundle, type PushResult } from './push.js';
@@ -170,16 +165,23 @@ async function prepareImport(file: string, work: string, options: ImportOptions)
     throw new InvalidContentError(`${file}: no ${THICK_BUNDLE.layout}/ directory (a thin bundle? import needs the images in the archive)`);
   }
   const layout = await OciLayout.open(layoutDir, { create: false });
-  const verifiedBlobs = await verifyLayoutBlobs(layoutDir, file);
   const resolver = layoutResolver(layout, relocationMap, file, bundle);
-  // Every image resolves and its whole graph is in the layout, before the first push.
+  // Every image resolves, and its whole graph (and what is attached to it) is in the layout and
+  // matches its digests, before the first push: a copy into nothing that checks every byte.
+  const session = new CopySession(options.concurrency);
+  const verification = new DiscardTarget();
   for (const { path, image } of imageSlots(bundle)) {
+    const what = `${file}: ${path} (${image.image})`;
     const { descriptor } = await resolver.resolve(image.image).catch((err: unknown) => {
       throw err instanceof InvalidContentError ? new InvalidContentError(`${path}: ${err.message}`) : err;
     });
-    await checkComplete(layout, descriptor, `${file}: ${path} (${image.image})`);
+    await copyGraph(layout, verification, descriptor, { session, referrers: options.referrers ?? true }).catch((err: unknown) => {
+      if (err instanceof NotFoundError) throw new InvalidContentError(`${what}: ${err.message.replace(`${layout.location}: `, '')} is missing from the archive`);
+      if (err instanceof DigestMismatchError) throw new InvalidContentError(`${what}: ${err.message.replace(layout.location, THICK_BUNDLE.layout)}`);
+      throw err;
+    });
   }
-  return { bundle, resolver, verifiedBlobs, layout };
+  return { bundle, resolver, verifiedBlobs: session.stats.objectsCopied, layout };
 }
 
 /** Image tags first, in the order written; then the referrers-schema and cosign tags, by name. */
@@ -189,45 +191,7 @@ function compareAttachedLast(a: string | undefined, b: string | undefined): numb
   return attached(a) ? a!.localeCompare(b!) : 0;
 }
 
-/** Hash every file under blobs/<alg>/; a name that is not a digest or bytes that do not match fail. */
-async function verifyLayoutBlobs(layoutDir: string, archive: string): Promise<number> {
-  const blobs = join(layoutDir, 'blobs');
-  let count = 0;
-  const algorithms = await readdir(blobs).catch(() => [] as string[]);
-  for (const alg of algorithms.sort()) {
-    for (const hex of (await readdir(join(blobs, alg))).sort()) {
-      const digest = `${alg}:${hex}`;
-      const where = `${archive}: ${THICK_BUNDLE.layout}/blobs/${alg}/${hex}`;
-      if (!isDigest(digest)) throw new InvalidContentError(`${where}: file name is not a digest`);
-      const digester = new Digester(alg as Algorithm);
-      await pipeline(createReadStream(join(blobs, alg, hex)), new Writable({
-        write(chunk: Buffer, _enc, cb) {
-          digester.update(chunk);
-          cb();
-        },
-      }));
-      const actual = digester.digest();
-      if (actual !== digest) throw new DigestMismatchError(where, digest, actual);
-      count++;
-    }
-  }
-  return count;
-}
 
-/** Walk the graph under `root`: every manifest parses and every object is present with its size. */
-async function checkComplete(layout: OciLayout, root: Descriptor, what: string): Promise<void> {
-  const seen = new Set<string>();
-  const visit = async (desc: Descriptor): Promise<void> => {
-    if (seen.has(desc.digest)) return;
-    seen.add(desc.digest);
-    if (!(await layout.exists(desc))) throw new InvalidContentError(`${what}: ${desc.digest} (${desc.mediaType}, ${desc.size} bytes) is missing from the archive`);
-    if (isManifestLike(desc.mediaType)) {
-      const bytes = await fetchBytes(layout, desc);
-      for (const child of successors(desc, bytes, what)) await visit(child);
-    }
-  };
-  await visit(root);
-}
 
 /**
  * Finds a bundle's images in the extracted layout: by the relocation map's value (Porter's

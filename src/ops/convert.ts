@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { mkdir } from 'node:fs/promises';
 import { convertBundle, type Bundle, type ConvertedBundle } from '../cnab/index.js';
 import type { Reference } from '../oci/reference.js';
-import { imageSlots } from '../transfer/fixup.js';
+import { imageSlots } from '../cnab/images.js';
 import { writeFilesAtomic } from '../util/files.js';
 
 /**

@@ -9,7 +9,7 @@ import { InputError, InvalidContentError, NotFoundError } from '../oci/errors.js
 import { parseReference } from '../oci/reference.js';
 import { Annotation, convertBundle, type Bundle, type ConfigMediaTypeChoice, type IndexMediaTypeChoice } from '../cnab/index.js';
 import { copyGraph, CopySession, type CopyEvent, type CopyOptions, type CopyStats } from '../transfer/copy.js';
-import type { BundleImage } from '../transfer/fixup.js';
+import { imageAt, locateImages, type LocatedImage } from '../cnab/images.js';
 import { successors } from '../transfer/graph.js';
 import { discoverAttached } from '../transfer/referrers.js';
 import type { OpenedLocation } from './locations.js';
@@ -40,36 +40,6 @@ export function formatPlatform(p: Platform | PlatformSpec): string {
 export function platformMatches(p: Platform | undefined, specs: PlatformSpec[]): boolean {
   if (!p) return false;
   return specs.some((s) => s.os === p.os && s.architecture === p.architecture && (s.variant === undefined || s.variant === p.variant));
-}
-
-/** One image of a bundle with the descriptor its bundle index gives it. */
-export interface LocatedImage {
-  /** `invocationImages[0]`, `images.web`. */
-  path: string;
-  image: BundleImage;
-  descriptor: Descriptor;
-}
-
-/**
- * Pair each image of the bundle with its descriptor in the bundle index, the way
- * relocationMapFromIndex reads the index (invocation images in order, components by name).
- */
-export function locateImages(bundle: Bundle, index: Index): LocatedImage[] {
-  const located: LocatedImage[] = [];
-  let invocation = 0;
-  for (const d of index.manifests ?? []) {
-    const type = d.annotations?.[Annotation.ManifestType];
-    if (type === 'invocation') {
-      const image = bundle.invocationImages[invocation];
-      if (image) located.push({ path: `invocationImages[${invocation}]`, image: image as BundleImage, descriptor: d });
-      invocation++;
-    } else if (type === 'component') {
-      const name = d.annotations?.[Annotation.ComponentName] ?? '';
-      const image = bundle.images?.[name];
-      if (image) located.push({ path: `images.${name}`, image: image as BundleImage, descriptor: d });
-    }
-  }
-  return located;
 }
 
 export interface CopyBundleOptions {
@@ -195,7 +165,7 @@ export async function copyBundle(src: OpenedLocation, dst: OpenedLocation, optio
     await copy(src.target, pulled.index, undefined);
   } else {
     for (const f of filtered) {
-      const slot = bundleSlot(bundle, f.path);
+      const slot = imageAt(bundle, located.find((l) => l.path === f.path)!)!;
       slot.contentDigest = f.to.digest;
       slot.size = f.to.size;
     }
@@ -263,12 +233,6 @@ async function filterIndex(source: ReadOnlyTarget, img: LocatedImage, platforms:
   return { descriptor: { mediaType: img.descriptor.mediaType, digest: digestOf(out), size: out.length }, bytes: out, kept };
 }
 
-function bundleSlot(bundle: Bundle, path: string): BundleImage {
-  const inv = /^invocationImages\[(\d+)\]$/.exec(path);
-  const slot = inv ? bundle.invocationImages[Number(inv[1])] : bundle.images?.[path.slice('images.'.length)];
-  if (!slot) throw new InvalidContentError(`bundle has no image at ${path}`);
-  return slot as BundleImage;
-}
 
 /** Tag -> image manifest, refusing two images that want the same tag, or the bundle's own tag. */
 function imageTags(located: LocatedImage[], descriptors: Map<string, Descriptor>, bundleTag: string | undefined): Map<string, Descriptor> {

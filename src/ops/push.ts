@@ -4,7 +4,7 @@ import type { Descriptor } from '../oci/schemas.js';
 import { MAX_MANIFEST_SIZE } from '../content/read.js';
 import { InputError } from '../oci/errors.js';
 import { parseReference } from '../oci/reference.js';
-import { bundleImages, canonicalBundleBytes, convertBundle, type Bundle, type ConfigMediaTypeChoice, type ConvertedBundle, type IndexMediaTypeChoice } from '../cnab/index.js';
+import { imageSlots, canonicalBundleBytes, convertBundle, type Bundle, type ConfigMediaTypeChoice, type ConvertedBundle, type IndexMediaTypeChoice } from '../cnab/index.js';
 import { ManifestRejectedError } from '../registry/errors.js';
 import { fixupBundle, type FieldChange } from '../transfer/fixup.js';
 import type { CopyEvent, CopyOptions, CopyStats } from '../transfer/copy.js';
@@ -60,7 +60,7 @@ export async function pushBundle(bundle: Bundle, options: PushOptions): Promise<
     throw new InputError(`bundle ${JSON.stringify(bundle.name)}: its canonical form is ${configSize} bytes, over the ${MAX_MANIFEST_SIZE}-byte limit for a bundle config`);
   }
   // Every image reference is checked before the first request, so a typo fails fast and alone.
-  for (const { image } of bundleImages(bundle)) {
+  for (const { image: { image } } of imageSlots(bundle)) {
     try {
       parseReference(image);
     } catch (err) {

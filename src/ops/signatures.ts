@@ -11,7 +11,7 @@ import type { BlobReader, SignatureCheck } from '../signing/result.js';
 import { simpleSigningPayload } from '../signing/simple-signing.js';
 import { readSignatureTag, storeSignatureManifest } from '../signing/cosign-tags.js';
 import { discoverAttached, recordAttached, type Attached } from '../transfer/referrers.js';
-import { locateImages } from './copy.js';
+import { locateImages } from '../cnab/images.js';
 import type { OpenedLocation } from './locations.js';
 import { pullBundle } from './pull.js';
 

@@ -185,7 +185,7 @@ export async function copyGraph(src: ReadOnlyTarget, dst: Target, root: Descript
     if (attached.length === 0) return;
     attached.forEach((a) => found(a.descriptor));
     await Promise.all(attached.map((a) => copyNode(a.descriptor)));
-    await session.requests.run(() => recordAttached(dst, subject, attached));
+    await session.requests.run(() => recordAttached(dst, subject, attached, src));
     tally((t) => {
       t.attached += attached.length;
     });

@@ -1,23 +1,8 @@
 import type { ReadOnlyTarget, Target } from '../content/target.js';
 import type { Descriptor } from '../oci/schemas.js';
 import { InputError } from '../oci/errors.js';
+import { imageSlots, type BundleImage, type BundleImages } from '../cnab/images.js';
 import { copyGraph, CopySession, type CopyEvent, type CopyOptions, type CopyStats } from './copy.js';
-
-/** The fields of a CNAB image (invocation image or component) that the fixup reads and fills. */
-export interface BundleImage {
-  image: string;
-  imageType?: string;
-  contentDigest?: string;
-  size?: number;
-  mediaType?: string;
-  [key: string]: unknown;
-}
-
-/** The part of a bundle the fixup touches. */
-export interface BundleImages {
-  invocationImages: BundleImage[];
-  images?: Record<string, BundleImage> | null;
-}
 
 /** Finds an image named in a bundle: where its content is and the descriptor of its manifest or index. */
 export interface ImageResolver {
@@ -54,13 +39,6 @@ export interface FixupResult<B extends BundleImages> {
   stats: CopyStats;
 }
 
-/** Every image slot of a bundle with its path, in index order (invocation images, then components by name). */
-export function imageSlots(bundle: BundleImages): Array<{ path: string; image: BundleImage }> {
-  const slots = bundle.invocationImages.map((image, i) => ({ path: `invocationImages[${i}]`, image }));
-  const names = Object.keys(bundle.images ?? {}).sort();
-  for (const name of names) slots.push({ path: `images.${name}`, image: bundle.images![name]! });
-  return slots;
-}
 
 /**
  * cnab-to-oci's fixup: resolve every image the bundle names, copy it (mount when possible) into

@@ -96,12 +96,13 @@ async function tagSchemaEntries(source: ReadOnlyTarget, index: Descriptor): Prom
 const indexUpdates = new Map<string, Promise<unknown>>();
 
 /**
- * Make what was attached to `subject` in the source findable in `destination`, whose content
- * (the subject, the attached manifests) is already there: cosign tags keep their names; a
- * referrer needs nothing more where the registry answers the Referrers API, and elsewhere goes
- * into the tag-schema index, merged with what is already listed (never dropping an entry).
+ * Make what was attached to `subject` in `source` findable in `destination`, which already holds
+ * the content (the subject, the attached manifests): cosign tags keep their names; a referrer
+ * needs nothing more where the registry answers the Referrers API, and elsewhere goes into the
+ * tag-schema index (its entries described from the manifests in `source`), merged with what is
+ * already listed, never dropping an entry.
  */
-export async function recordAttached(destination: Target, subject: Descriptor, attached: Attached[]): Promise<void> {
+export async function recordAttached(destination: Target, subject: Descriptor, attached: Attached[], source: ReadOnlyTarget = destination): Promise<void> {
   for (const { descriptor, tag } of attached) {
     if (!tag) continue;
     // Signatures already under a .sig tag at the destination are kept, the source's added.
@@ -113,7 +114,7 @@ export async function recordAttached(destination: Target, subject: Descriptor, a
   if (hasReferrersApi(destination) && (await destination.referrers(subject.digest)) !== undefined) return;
   const tag = referrersTag(subject.digest);
   const key = `${destination.location}:${tag}`;
-  const run = (indexUpdates.get(key) ?? Promise.resolve()).then(() => mergeTagSchemaIndex(destination, tag, referrers));
+  const run = (indexUpdates.get(key) ?? Promise.resolve()).then(() => mergeTagSchemaIndex(destination, tag, referrers, source));
   const tail = run.catch(() => {});
   indexUpdates.set(key, tail);
   void tail.then(() => {
@@ -122,7 +123,7 @@ export async function recordAttached(destination: Target, subject: Descriptor, a
   await run;
 }
 
-async function mergeTagSchemaIndex(destination: Target, tag: string, referrers: Descriptor[]): Promise<void> {
+async function mergeTagSchemaIndex(destination: Target, tag: string, referrers: Descriptor[], source: ReadOnlyTarget): Promise<void> {
   const current = await resolveOptional(destination, tag);
   const existing = current ? await tagSchemaEntries(destination, current) : [];
   const listed = new Set(existing.map((d) => d.digest));
@@ -130,7 +131,7 @@ async function mergeTagSchemaIndex(destination: Target, tag: string, referrers: 
   for (const referrer of referrers) {
     if (listed.has(referrer.digest)) continue;
     listed.add(referrer.digest);
-    added.push(await referrerDescriptor(destination, referrer));
+    added.push(await referrerDescriptor(source, referrer));
   }
   if (added.length === 0) return;
   const bytes = new TextEncoder().encode(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OciIndex, manifests: [...existing, ...added] }));

@@ -1,7 +1,8 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { bundleImages, parseBundle } from '../../../src/cnab/bundle.js';
+import { parseBundle } from '../../../src/cnab/bundle.js';
+import { imageSlots } from '../../../src/cnab/images.js';
 import { canonicalBundleBytes } from '../../../src/cnab/project.js';
 import { InputError } from '../../../src/oci/errors.js';
 
@@ -87,7 +88,7 @@ describe('parseBundle errors: one line naming the file and the first problem', (
   });
 });
 
-describe('bundleImages', () => {
+describe('imageSlots', () => {
   it('invocation images in order, then components in Go string order, with their fields', () => {
     const { bundle } = parseBundle(
       JSON.stringify({
@@ -97,14 +98,16 @@ describe('bundleImages', () => {
       }),
       'b.json',
     );
-    expect(bundleImages(bundle).map(({ kind, path, image }) => `${kind} ${path} ${image}`)).toEqual([
+    expect(imageSlots(bundle).map(({ kind, path, image }) => `${kind} ${path} ${image.image}`)).toEqual([
       'invocation invocationImages[0] i0',
       'invocation invocationImages[1] i1',
       'component images.Beta b',
       'component images.alpha a',
       'component images.zeta z',
     ]);
-    expect(bundleImages(bundle)[1]).toMatchObject({ kind: 'invocation', index: 1, size: 3 });
-    expect(bundleImages(bundle)[2]).toMatchObject({ kind: 'component', name: 'Beta', contentDigest: 'sha256:x' });
+    expect(imageSlots(bundle)[1]).toMatchObject({ kind: 'invocation', index: 1, image: { size: 3 } });
+    expect(imageSlots(bundle)[2]).toMatchObject({ kind: 'component', name: 'Beta', image: { contentDigest: 'sha256:x' } });
+    // The slot holds the bundle's own object: a fixup on a copy fills it in place.
+    expect(imageSlots(bundle)[0]!.image).toBe(bundle.invocationImages[0]);
   });
 });
