@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { Descriptor } from '../oci/schemas.js';
+import type { RetryBudget } from '../util/retry-budget.js';
 
 /**
  * A content-addressed store: a registry repository, an OCI image layout, memory.
@@ -33,6 +34,19 @@ export interface Target extends ReadOnlyTarget {
  */
 export interface Mountable {
   mountFrom(desc: Descriptor, source: ReadOnlyTarget): Promise<boolean>;
+}
+
+/**
+ * A target whose requests can spend a retry budget the caller holds, rather than one of their own
+ * per call: a blob copy (HEAD, mount or download and upload, and any new start) is one operation.
+ */
+export interface Budgeted<T> {
+  withRetryBudget(budget: RetryBudget): T;
+}
+
+export function withRetryBudget<T extends ReadOnlyTarget>(target: T, budget: RetryBudget): T {
+  const budgeted = target as T & Partial<Budgeted<T>>;
+  return typeof budgeted.withRetryBudget === 'function' ? budgeted.withRetryBudget(budget) : target;
 }
 
 export function isMountable(t: unknown): t is Mountable {

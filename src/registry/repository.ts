@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream';
-import type { Mountable, ReadOnlyTarget, Target } from '../content/target.js';
+import type { Budgeted, Mountable, ReadOnlyTarget, Target } from '../content/target.js';
 import { MAX_MANIFEST_SIZE, readAll } from '../content/read.js';
 import { isManifestLike } from '../oci/mediatypes.js';
 import type { Descriptor } from '../oci/schemas.js';
@@ -13,6 +13,14 @@ import type { RegistrySession } from './session.js';
 
 export { nextPage, type CatalogOptions, type ListOptions } from './listing.js';
 
+interface RepositoryParts {
+  http: Endpoint;
+  reads: BlobReads;
+  uploads: BlobUploads;
+  manifests: ManifestStore;
+  budget: RetryBudget;
+}
+
 /**
  * One repository of a registry, speaking the OCI distribution API. A `Target`: resolve, fetch
  * (verified against the descriptor), exists, push (streamed blobs, verified manifests), tag;
@@ -23,7 +31,7 @@ export { nextPage, type CatalogOptions, type ListOptions } from './listing.js';
  * Each call of a method here is one operation, with one retry budget (`--retries N`) for all
  * the requests it sends, however they fail: see retry.ts.
  */
-export class Repository implements Target, Mountable {
+export class Repository implements Target, Mountable, Budgeted<Repository> {
   readonly location: string;
   private readonly http: Endpoint;
   private readonly reads: BlobReads;
@@ -31,12 +39,21 @@ export class Repository implements Target, Mountable {
   /** Manifests this process pushed or read here, so tagging does not download them again. */
   private readonly manifests: ManifestStore;
 
-  constructor(session: RegistrySession, readonly registry: string, readonly name: string) {
-    this.http = new Endpoint(session, registry, name);
+  /** Set on a view made by withRetryBudget: every call spends it instead of a fresh one. */
+  private readonly held: RetryBudget | undefined;
+
+  constructor(private readonly session: RegistrySession, readonly registry: string, readonly name: string, shared?: RepositoryParts) {
+    this.http = shared?.http ?? new Endpoint(session, registry, name);
     this.location = this.http.location;
-    this.reads = new BlobReads(this.http);
-    this.uploads = new BlobUploads(this.http, this.reads);
-    this.manifests = new ManifestStore(this.http);
+    this.reads = shared?.reads ?? new BlobReads(this.http);
+    this.uploads = shared?.uploads ?? new BlobUploads(this.http, this.reads);
+    this.manifests = shared?.manifests ?? new ManifestStore(this.http);
+    this.held = shared?.budget;
+  }
+
+  /** The same repository (same caches), whose calls all spend `budget`: several calls, one operation. */
+  withRetryBudget(budget: RetryBudget): Repository {
+    return new Repository(this.session, this.registry, this.name, { http: this.http, reads: this.reads, uploads: this.uploads, manifests: this.manifests, budget });
   }
 
   resolve(reference: string): Promise<Descriptor> {
@@ -109,7 +126,7 @@ export class Repository implements Target, Mountable {
 
   /** A fresh retry budget: one per operation. */
   private budget(): RetryBudget {
-    return this.http.transport.budget();
+    return this.held ?? this.http.transport.budget();
   }
 
   /** GET /v2/ with credentials: proves the registry answers and accepts them. */

@@ -29,28 +29,8 @@ import { isTransientError } from '../oci/errors.js';
  * other writer's commit takes that long); a Range resume none. The transport begins no wait that
  * would end more than maxRetryTime after the first try of the request it retries.
  */
-export class RetryBudget {
-  private spent = 0;
-
-  /** `limit`: the retries the operation may take (`attempts - 1`). */
-  constructor(readonly limit: number) {}
-
-  /** Retries taken so far. */
-  get used(): number {
-    return this.spent;
-  }
-
-  /** The number (1-based) the next retry would have, or undefined when the budget is spent. */
-  next(): number | undefined {
-    return this.spent < this.limit ? this.spent + 1 : undefined;
-  }
-
-  /** Take one retry; its number (1-based), or undefined when none is left. */
-  take(): number | undefined {
-    if (this.spent >= this.limit) return undefined;
-    return ++this.spent;
-  }
-}
+export { RetryBudget } from '../util/retry-budget.js';
+import type { RetryBudget } from '../util/retry-budget.js';
 
 /** What the retry loops need of the transport: the backoff and the debug log. */
 export interface RetryPolicy {

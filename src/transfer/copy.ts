@@ -1,7 +1,8 @@
 import { Transform } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ReadOnlyTarget, Target } from '../content/target.js';
-import { isMountable } from '../content/target.js';
+import { isMountable, withRetryBudget } from '../content/target.js';
+import { RetryBudget } from '../util/retry-budget.js';
 import { fetchBytes } from '../content/read.js';
 import type { Descriptor } from '../oci/schemas.js';
 import { isManifestLike } from '../oci/mediatypes.js';
@@ -66,9 +67,10 @@ export const DEFAULT_CONCURRENCY = 8;
 export const REQUESTS_PER_TRANSFER = 4;
 
 /**
- * Tries of one streamed blob transfer. A destination cannot replay a stream it was given, so a
- * transfer that failed for a reason that may pass (connection, 5xx) starts again here from a
- * fresh read of the source.
+ * Tries of one blob copy: `attempts - 1` retries in all, whichever request of either side needs
+ * them (see copyBlob). A destination cannot replay a stream it was given, so a transfer that
+ * failed for a reason that may pass (connection, 5xx) starts again from a fresh read of the
+ * source, and that new start is one of them.
  */
 export const DEFAULT_TRANSFER_ATTEMPTS = 3;
 
@@ -101,7 +103,7 @@ export class CopySession {
   readonly inflight = new Map<string, Promise<void>>();
   constructor(
     concurrency = DEFAULT_CONCURRENCY,
-    /** Tries of one streamed blob transfer (1: never start one again). */
+    /** Tries of one blob copy, everything it sends included (1: no retry at all). */
     readonly attempts = DEFAULT_TRANSFER_ATTEMPTS,
   ) {
     this.limiter = new Limiter(concurrency);
@@ -209,12 +211,20 @@ export async function copyGraph(src: ReadOnlyTarget, dst: Target, root: Descript
     }
   };
 
+  /**
+   * One blob is one operation with one retry budget (the session's attempts - 1: `--retries`)
+   * for all it sends to either side: the HEAD, the mount, the download with its resumes, the
+   * upload with its chunk retries, and any new start of the whole transfer from a fresh read.
+   */
   const copyBlob = async (desc: Descriptor): Promise<void> => {
-    if (await session.requests.run(() => dst.exists(desc))) {
+    const budget = new RetryBudget(session.attempts - 1);
+    const from = withRetryBudget(src, budget);
+    const to = withRetryBudget(dst, budget);
+    if (await session.requests.run(() => to.exists(desc))) {
       skip(desc);
       return;
     }
-    if (isMountable(dst) && (await session.requests.run(() => dst.mountFrom(desc, src)))) {
+    if (isMountable(to) && (await session.requests.run(() => to.mountFrom(desc, from)))) {
       tally((t) => {
         t.mounts++;
         t.bytesSkipped += desc.size;
@@ -223,13 +233,15 @@ export async function copyGraph(src: ReadOnlyTarget, dst: Target, root: Descript
       return;
     }
     await (desc.size <= SMALL_BLOB ? session.requests : session.limiter).run(async () => {
-      for (let attempt = 1; ; attempt++) {
+      for (;;) {
         try {
-          await transfer(desc);
+          await transfer(desc, from, to);
           return;
         } catch (err) {
-          if (attempt >= session.attempts || err instanceof DigestMismatchError || !isTransientError(err)) throw err;
-          await sleep(250 * 2 ** (attempt - 1));
+          // A stream given to the destination cannot be replayed: a new start reads the source again.
+          const retry = err instanceof DigestMismatchError || !isTransientError(err) ? undefined : budget.take();
+          if (retry === undefined) throw err;
+          await sleep(250 * 2 ** (retry - 1));
         }
       }
     });
@@ -249,7 +261,7 @@ export async function copyGraph(src: ReadOnlyTarget, dst: Target, root: Descript
    * reads the body) start together rather than one after the other: one round trip less per
    * blob. The source stream verifies the digest; its error, not the upload's, is reported.
    */
-  const transfer = async (desc: Descriptor): Promise<void> => {
+  const transfer = async (desc: Descriptor, src: ReadOnlyTarget, dst: Target): Promise<void> => {
     emit({ type: 'start', descriptor: desc });
     let done = 0;
     let reported = 0;

@@ -117,4 +117,21 @@ describe('one retry budget per operation', () => {
     await expect(repo.resolve('latest')).rejects.toThrow(/HTTP 503/);
     expect(seen(from, 'GET', '/manifests/')).toBe(2);
   });
+
+  it('a blob copy between registries spends one budget for both sides and its new starts', async () => {
+    // Every PUT refused: the upload retries it, and the copy starts the whole transfer again
+    // from a fresh read of the source; all of it from the one budget of the blob's copy.
+    const b = await stored('budget/copy-src', 30_000);
+    proxy.setPlan({ rules: [{ match: (r) => r.method === 'PUT' && r.url.includes('/blobs/uploads/'), kind: '503', phase: 'request' }] });
+    const from = proxy.log.length;
+    const client = proxied({ attempts: 3 });
+    const image = blob(Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OciManifest, config: b.desc, layers: [] })), MediaType.OciManifest);
+    const source = direct.repository(parseReference(`${registry.host}/budget/copy-src`));
+    await source.push(image.desc, image.data);
+    const { copyGraph, CopySession } = await import('../../src/transfer/copy.js');
+    const copy = copyGraph(source, client.repository(parseReference(`${proxy.host}/budget/copy-dst`)), image.desc, { session: new CopySession(2, 3) });
+    await expect(copy).rejects.toThrow(/HTTP 503/);
+    // Three tries of the blob's PUT in all (before: three new starts of three tries each, nine).
+    expect(seen(from, 'PUT', '/blobs/uploads/')).toBe(3);
+  });
 });
