@@ -18,6 +18,7 @@ export { CnabOciError, InputError, InvalidDigestError, InvalidReferenceError, Di
 // Content targets
 export type { ReadOnlyTarget, Target, Mountable } from './content/target.js';
 export { MemoryTarget } from './content/memory.js';
+export { DiscardTarget } from './content/discard.js';
 export { OciLayout } from './content/layout.js';
 export { parseLocation, type Location } from './content/location.js';
 export { fetchBytes, readAll, MAX_MANIFEST_SIZE } from './content/read.js';
@@ -25,8 +26,7 @@ export { fetchBytes, readAll, MAX_MANIFEST_SIZE } from './content/read.js';
 // Registry client
 export { RegistryClient, type RegistryClientOptions } from './registry/client.js';
 export { Repository } from './registry/repository.js';
-export { Transport, type TransportOptions } from './registry/transport.js';
-export { Authenticator, parseChallenges, type Challenge } from './registry/auth.js';
+export type { TransportOptions } from './registry/transport.js';
 export {
   anonymous,
   staticCredentials,
@@ -50,7 +50,7 @@ export { pushBundle, type PushOptions, type PushResult } from './ops/push.js';
 export { pullBundle, type PulledBundle } from './ops/pull.js';
 export { convertOffline, writeConverted } from './ops/convert.js';
 export { openLocation, createImageResolver, type OpenedLocation } from './ops/locations.js';
-export { copyBundle, parsePlatform, formatPlatform, type CopyBundleOptions, type CopyBundleResult, type PlatformSpec } from './ops/copy.js';
+export { copyBundle, parsePlatform, formatPlatform, type CopyBundleOptions, type CopyBundleResult, type DetachedAttachments, type FilteredImage, type PlatformSpec } from './ops/copy.js';
 export { archiveBundle, importBundle, THICK_BUNDLE, type ArchiveOptions, type ArchiveResult, type ImportOptions, type ImportResult } from './ops/archive.js';
 export { openTransferLocation, type TransferLocation, type TransferLocationOptions } from './ops/archive-location.js';
 
