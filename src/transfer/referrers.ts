@@ -52,8 +52,8 @@ export function isAttachedTag(tag: string): boolean {
 /**
  * Everything attached to `subject` in `source`: the Referrers API where the registry answers
  * it, what a layout lists, and the tag-schema index in every case (a registry that gained the
- * API after clients wrote tag-schema indexes still holds those), then cosign's tags. A cosign
- * tag naming the same manifest as a referrer is reported once, with its tag.
+ * API after clients wrote tag-schema indexes still holds those), then cosign's tags, one entry
+ * each (two tags may name one manifest; each is recorded at the destination).
  */
 export async function discoverAttached(source: ReadOnlyTarget, subject: Descriptor): Promise<Attached[]> {
   const tag = referrersTag(subject.digest);
@@ -67,13 +67,15 @@ export async function discoverAttached(source: ReadOnlyTarget, subject: Descript
       return found && isManifestLike(found.mediaType) ? { descriptor: found, tag: name } : undefined;
     })),
   ]);
-  const byDigest = new Map<string, Attached>();
+  const referrers = new Map<string, Attached>();
   for (const descriptor of [...(api ?? []), ...(listed ?? []), ...tagged]) {
-    if (isManifestLike(descriptor.mediaType) && descriptor.digest !== subject.digest) byDigest.set(descriptor.digest, { descriptor });
+    if (isManifestLike(descriptor.mediaType) && descriptor.digest !== subject.digest) referrers.set(descriptor.digest, { descriptor });
   }
-  for (const found of cosign) if (found) byDigest.set(found.descriptor.digest, found);
+  // Each cosign tag is its own entry, even when two tags (or a tag and a referrer) name one manifest.
+  const tags = cosign.filter((found): found is Attached => found !== undefined);
   // A stable order: the same source gives the same destination index, whatever answered first.
-  return [...byDigest.values()].sort((a, b) => (a.tag ?? '').localeCompare(b.tag ?? '') || a.descriptor.digest.localeCompare(b.descriptor.digest));
+  const byDigest = (a: Attached, b: Attached) => a.descriptor.digest.localeCompare(b.descriptor.digest);
+  return [...[...referrers.values()].sort(byDigest), ...tags];
 }
 
 async function resolveOptional(target: ReadOnlyTarget, reference: string): Promise<Descriptor | undefined> {

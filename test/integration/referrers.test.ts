@@ -36,13 +36,13 @@ async function referrer(target: Target, subject: Descriptor, artifactType: strin
   return manifest.desc;
 }
 
-async function cosignSig(target: Target, subject: Descriptor): Promise<Descriptor> {
+async function cosignSig(target: Target, subject: Descriptor, suffix = 'sig'): Promise<Descriptor> {
   const payload = blob(Buffer.from(JSON.stringify({ critical: { image: { 'docker-manifest-digest': subject.digest } } })), 'application/vnd.dev.cosign.simplesigning.v1+json');
   const config = blob(Buffer.from(JSON.stringify({ rootfs: { type: 'layers', diff_ids: [payload.desc.digest] } })), MediaType.OciConfig);
   for (const b of [config, payload]) await target.push(b.desc, b.data);
   const manifest = blob(Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MediaType.OciManifest, config: config.desc, layers: [{ ...payload.desc, annotations: { 'dev.cosignproject.cosign/signature': 'MEUC' } }] })), MediaType.OciManifest);
   await target.push(manifest.desc, manifest.data);
-  await target.tag(manifest.desc, `${tagOf(subject.digest)}.sig`);
+  await target.tag(manifest.desc, `${tagOf(subject.digest)}.${suffix}`);
   return manifest.desc;
 }
 
@@ -65,6 +65,8 @@ describe('signatures, SBOMs and attestations travel with bundles', () => {
   /** subject digest -> what must be attached to it wherever the bundle goes */
   const expected = new Map<string, { referrers: string[]; sig?: string }>();
   let arm64: Descriptor;
+  let installerAtt: Descriptor;
+  let installerDigest: string;
 
   beforeAll(async () => {
     [a, b] = await Promise.all([startRegistry(), startRegistry()]);
@@ -77,6 +79,8 @@ describe('signatures, SBOMs and attestations travel with bundles', () => {
     const sbom = await referrer(tool, installer, 'application/spdx+json');
     const sbomSig = await referrer(tool, sbom, 'application/vnd.cncf.notary.signature');
     const installerSig = await cosignSig(tool, installer);
+    installerAtt = await cosignSig(tool, installer, 'att');
+    installerDigest = installer.digest;
     // A multi-arch image: a signature on the index and one on each platform manifest.
     const multi = await pushMultiArch(web);
     const platforms = (JSON.parse(Buffer.from(await fetchBytes(web, multi)).toString()) as { manifests: Descriptor[] }).manifests;
@@ -118,8 +122,11 @@ describe('signatures, SBOMs and attestations travel with bundles', () => {
   it('copy carries everything attached to the bundle and its images; a second copy moves nothing', async () => {
     const first = await runCli(['--json', 'copy', bundleRef, `${b.host}/relo/signed:1.0.0`]);
     expect(first.code, first.stderr).toBe(0);
-    expect(JSON.parse(first.stdout).stats.attached).toBe([...expected.values()].reduce((n, e) => n + e.referrers.length + (e.sig ? 1 : 0), 0));
+    expect(JSON.parse(first.stdout).stats.attached).toBe([...expected.values()].reduce((n, e) => n + e.referrers.length + (e.sig ? 1 : 0), 0) + 1); // + the .att
     await expectAllAttached(`${b.host}/relo/signed`);
+    // cosign's attestation tag travels too, under its own name.
+    const att = await client.repository(parseReference(`${b.host}/relo/signed`)).resolve(`${tagOf(installerDigest)}.att`);
+    expect(att.digest).toBe(installerAtt.digest);
     const again = await runCli(['--json', 'copy', bundleRef, `${b.host}/relo/signed:1.0.0`]);
     expect(again.code, again.stderr).toBe(0);
     expect(JSON.parse(again.stdout).stats.objectsCopied).toBe(0);

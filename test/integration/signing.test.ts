@@ -163,7 +163,7 @@ describe('sign and verify, cosign- and Notation-compatible, through any chain of
     // Signing again adds nothing; the OCI 1.1 form goes beside it as a referrer.
     const again = await runCli(['--json', 'sign', bundleRef, '--key', key], { env });
     expect(JSON.parse(again.stdout).signed[0].added).toBe(false);
-    const referrer = await runCli(['--json', 'sign', bundleRef, '--key', join(KEYS, 'pemcosignkey.key'), '--format', 'oci-1-1'], { env });
+    const referrer = await runCli(['--json', 'sign', bundleRef, '--key', join(KEYS, 'pemcosignkey.key'), '--format', 'oci-1-1', '--password-stdin'], { input: 'hello\n', env: { COSIGN_PASSWORD: undefined } });
     expect(referrer.code, referrer.stderr).toBe(0);
     const ok = await runCli(['verify', bundleRef, '--images', '--key', join(KEYS, 'pemsigstorekey.pub.derived.pem')]);
     expect(ok.code, ok.stderr).toBe(0);
