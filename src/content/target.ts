@@ -42,6 +42,17 @@ export interface Mountable {
  */
 export interface Budgeted<T> {
   withRetryBudget(budget: RetryBudget): T;
+  /** A fresh budget of the target's own policy (a registry client's `--retries`). */
+  retryBudget(): RetryBudget;
+}
+
+/** The retry budget of the first target that has a policy of its own, if any. */
+export function retryBudgetOf(...targets: ReadOnlyTarget[]): RetryBudget | undefined {
+  for (const t of targets) {
+    const budgeted = t as ReadOnlyTarget & Partial<Budgeted<ReadOnlyTarget>>;
+    if (typeof budgeted.retryBudget === 'function') return budgeted.retryBudget();
+  }
+  return undefined;
 }
 
 export function withRetryBudget<T extends ReadOnlyTarget>(target: T, budget: RetryBudget): T {

@@ -124,9 +124,14 @@ export class Repository implements Target, Mountable, Budgeted<Repository> {
     return listTags(this.http, options);
   }
 
-  /** A fresh retry budget: one per operation. */
+  /** A fresh retry budget of this client's policy (`--retries`). */
+  retryBudget(): RetryBudget {
+    return this.http.transport.budget();
+  }
+
+  /** The budget of one call: the view's, or a fresh one (one per operation). */
   private budget(): RetryBudget {
-    return this.held ?? this.http.transport.budget();
+    return this.held ?? this.retryBudget();
   }
 
   /** GET /v2/ with credentials: proves the registry answers and accepts them. */

@@ -1,7 +1,7 @@
 import { Transform } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ReadOnlyTarget, Target } from '../content/target.js';
-import { isMountable, withRetryBudget } from '../content/target.js';
+import { isMountable, retryBudgetOf, withRetryBudget } from '../content/target.js';
 import { RetryBudget } from '../util/retry-budget.js';
 import { fetchBytes } from '../content/read.js';
 import type { Descriptor } from '../oci/schemas.js';
@@ -103,8 +103,12 @@ export class CopySession {
   readonly inflight = new Map<string, Promise<void>>();
   constructor(
     concurrency = DEFAULT_CONCURRENCY,
-    /** Tries of one blob copy, everything it sends included (1: no retry at all). */
-    readonly attempts = DEFAULT_TRANSFER_ATTEMPTS,
+    /**
+     * Tries of one blob copy, everything it sends included (1: no retry at all); undefined: the
+     * registry client's own `attempts` (of the destination, else the source), else
+     * DEFAULT_TRANSFER_ATTEMPTS.
+     */
+    readonly attempts?: number,
   ) {
     this.limiter = new Limiter(concurrency);
     this.requests = new Limiter(concurrency * REQUESTS_PER_TRANSFER);
@@ -212,12 +216,12 @@ export async function copyGraph(src: ReadOnlyTarget, dst: Target, root: Descript
   };
 
   /**
-   * One blob is one operation with one retry budget (the session's attempts - 1: `--retries`)
+   * One blob is one operation with one retry budget (`--retries`: see CopySession.attempts)
    * for all it sends to either side: the HEAD, the mount, the download with its resumes, the
    * upload with its chunk retries, and any new start of the whole transfer from a fresh read.
    */
   const copyBlob = async (desc: Descriptor): Promise<void> => {
-    const budget = new RetryBudget(session.attempts - 1);
+    const budget = session.attempts !== undefined ? new RetryBudget(session.attempts - 1) : (retryBudgetOf(dst, src) ?? new RetryBudget(DEFAULT_TRANSFER_ATTEMPTS - 1));
     const from = withRetryBudget(src, budget);
     const to = withRetryBudget(dst, budget);
     if (await session.requests.run(() => to.exists(desc))) {

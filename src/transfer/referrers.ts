@@ -72,7 +72,7 @@ export async function discoverAttached(source: ReadOnlyTarget, subject: Descript
     if (isManifestLike(descriptor.mediaType) && descriptor.digest !== subject.digest) referrers.set(descriptor.digest, { descriptor });
   }
   // Each cosign tag is its own entry, even when two tags (or a tag and a referrer) name one manifest.
-  const tags = cosign.filter((found): found is Attached => found !== undefined);
+  const tags: Attached[] = cosign.filter((found) => found !== undefined);
   // A stable order: the same source gives the same destination index, whatever answered first.
   const byDigest = (a: Attached, b: Attached) => a.descriptor.digest.localeCompare(b.descriptor.digest);
   return [...[...referrers.values()].sort(byDigest), ...tags];
