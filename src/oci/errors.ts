@@ -38,6 +38,16 @@ export class DigestMismatchError extends CnabOciError {
 /** Content that does not exist in a target (404 in a registry, missing blob in a layout). */
 export class NotFoundError extends CnabOciError {}
 
+/** The operation was cancelled (its AbortSignal fired; Ctrl-C in the CLI). Exit status 130. */
+export class AbortedError extends CnabOciError {
+  override readonly exitCode: number = 130;
+}
+
+/** Throw an AbortedError, naming `what`, when `signal` has fired. */
+export function throwIfAborted(signal: AbortSignal | undefined, what: string): void {
+  if (signal?.aborted) throw new AbortedError(`${what}: cancelled`);
+}
+
 /** A manifest, index or config that is not what it claims to be. */
 export class InvalidContentError extends CnabOciError {}
 

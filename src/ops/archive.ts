@@ -47,6 +47,8 @@ export interface ArchiveOptions {
   onEvent?: (event: CopyEvent, image: string | undefined) => void;
   /** Carry signatures, SBOMs and attestations attached to the bundle and its images (default true). */
   referrers?: boolean;
+  /** Cancels the operation (AbortedError); nothing half-written is tagged. */
+  signal?: AbortSignal;
 }
 
 export interface ArchiveResult {
@@ -73,10 +75,10 @@ export async function archiveBundle(source: OpenedLocation, file: string, option
     const session = new CopySession(options.concurrency, options.attempts);
     const emit = options.onEvent ?? (() => {});
     const referrers = options.referrers ?? true;
-    await Promise.all(located.map((img) => copyGraph(source.target, layout, img.descriptor, { session, referrers, onEvent: (e) => emit(e, img.image.image) })));
+    await Promise.all(located.map((img) => copyGraph(source.target, layout, img.descriptor, { session, referrers, signal: options.signal, onEvent: (e) => emit(e, img.image.image) })));
     // The bundle's own index, for what is attached to it (Porter signs it); its objects are
     // not in the thick bundle, whose bundle.json stands for them.
-    if (referrers) await copyGraph(source.target, layout, pulled.index, { session, referrers, attachedOnly: true });
+    if (referrers) await copyGraph(source.target, layout, pulled.index, { session, referrers, attachedOnly: true, signal: options.signal });
     // Tags one at a time, in bundle order, so index.json is the same on every run.
     for (const img of located) {
       const names = [img.image.image, pulled.relocationMap[img.image.image]].filter((n): n is string => Boolean(n));
@@ -133,6 +135,7 @@ export async function importBundle(file: string, destination: OpenedLocation, op
       onEvent: options.onEvent,
       onFallback: options.onFallback,
       referrers: options.referrers,
+      signal: options.signal,
       // What was attached to the bundle's index travels in the layout; it applies again when
       // the index pushed has the same digest (the same bundle converted the same way).
       attachmentsFrom: options.referrers === false ? undefined : layout,
@@ -175,7 +178,7 @@ async function prepareImport(file: string, work: string, options: ImportOptions)
     const { descriptor } = await resolver.resolve(image.image).catch((err: unknown) => {
       throw err instanceof InvalidContentError ? new InvalidContentError(`${path}: ${err.message}`) : err;
     });
-    await copyGraph(layout, verification, descriptor, { session, referrers: options.referrers ?? true }).catch((err: unknown) => {
+    await copyGraph(layout, verification, descriptor, { session, referrers: options.referrers ?? true, signal: options.signal }).catch((err: unknown) => {
       if (err instanceof NotFoundError) throw new InvalidContentError(`${what}: ${err.message.replace(`${layout.location}: `, '')} is missing from the archive`);
       if (err instanceof DigestMismatchError) throw new InvalidContentError(`${what}: ${err.message.replace(layout.location, THICK_BUNDLE.layout)}`);
       throw err;

@@ -5,7 +5,7 @@ import { fetchBytes, MAX_MANIFEST_SIZE } from '../content/read.js';
 import type { Descriptor, Index, Platform } from '../oci/schemas.js';
 import { MediaType, isIndex, isManifestLike } from '../oci/mediatypes.js';
 import { digestOf } from '../oci/digest.js';
-import { InputError, InvalidContentError, NotFoundError } from '../oci/errors.js';
+import { InputError, throwIfAborted } from '../oci/errors.js';
 import { parseReference } from '../oci/reference.js';
 import { Annotation, convertBundle, type Bundle, type ConfigMediaTypeChoice, type IndexMediaTypeChoice } from '../cnab/index.js';
 import { copyGraph, CopySession, type CopyEvent, type CopyOptions, type CopyStats } from '../transfer/copy.js';
@@ -54,6 +54,8 @@ export interface CopyBundleOptions {
   onEvent?: (event: CopyEvent, image: string | undefined) => void;
   /** Carry signatures, SBOMs and attestations attached to the bundle and its images (default true). */
   referrers?: boolean;
+  /** Cancels the operation (AbortedError); nothing half-written is tagged. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -118,6 +120,7 @@ export async function copyBundle(src: OpenedLocation, dst: OpenedLocation, optio
   const copy = (from: ReadOnlyTarget, root: Descriptor, image: string | undefined, successors?: CopyOptions['successors']) => {
     return copyGraph(from, dst.target, root, {
       session,
+      signal: options.signal,
       referrers,
       successors,
       onEvent: (e: CopyEvent) => emit(e, image),
@@ -189,6 +192,7 @@ export async function copyBundle(src: OpenedLocation, dst: OpenedLocation, optio
     await dst.target.tag(desc, imageTag);
     tags.push(imageTag);
   }
+  throwIfAborted(options.signal, `copy to ${dst.display}`);
   await dst.target.tag(index, tag);
   return {
     source: pulled,

@@ -2,7 +2,7 @@ import type { ReadOnlyTarget } from '../content/target.js';
 import { MemoryTarget } from '../content/memory.js';
 import type { Descriptor } from '../oci/schemas.js';
 import { MAX_MANIFEST_SIZE } from '../content/read.js';
-import { InputError } from '../oci/errors.js';
+import { InputError, throwIfAborted } from '../oci/errors.js';
 import { parseReference } from '../oci/reference.js';
 import { imageSlots, canonicalBundleBytes, convertBundle, type Bundle, type ConfigMediaTypeChoice, type ConvertedBundle, type IndexMediaTypeChoice } from '../cnab/index.js';
 import { ManifestRejectedError } from '../registry/errors.js';
@@ -23,6 +23,8 @@ export interface PushOptions {
   referrers?: boolean;
   /** Where to find what is attached to the bundle's index (a thick bundle's layout), if anywhere. */
   attachmentsFrom?: ReadOnlyTarget;
+  /** Cancels the operation (AbortedError); nothing half-written is tagged. */
+  signal?: AbortSignal;
   /** Every copy event, with the original reference of the image it belongs to (undefined: the bundle's own objects). */
   onEvent?: (event: CopyEvent, image: string | undefined) => void;
   /** Told about each media-type fallback taken because the registry refused a type. */
@@ -73,7 +75,7 @@ export async function pushBundle(bundle: Bundle, options: PushOptions): Promise<
     destination: dst.target,
     destinationName: dst.relocationName,
     autoUpdateBundle: options.autoUpdateBundle,
-    copy: { session, referrers: options.referrers ?? true },
+    copy: { session, referrers: options.referrers ?? true, signal: options.signal },
     onImageEvent: options.onEvent,
   });
   const converterMap = converterRelocationMap(fixed.relocationMap, dst);
@@ -82,7 +84,7 @@ export async function pushBundle(bundle: Bundle, options: PushOptions): Promise<
   const made = new MemoryTarget('bundle');
   const publish = async (objects: Array<{ descriptor: Descriptor; bytes: Uint8Array }>, successors?: CopyOptions['successors']) => {
     for (const o of objects) await made.push(o.descriptor, o.bytes);
-    await copyGraph(made, dst.target, objects.at(-1)!.descriptor, { session, onEvent: bundleEvents, successors });
+    await copyGraph(made, dst.target, objects.at(-1)!.descriptor, { session, onEvent: bundleEvents, successors, signal: options.signal });
   };
 
   let converted: ConvertedBundle | undefined;
@@ -111,8 +113,9 @@ export async function pushBundle(bundle: Bundle, options: PushOptions): Promise<
     await publish([index], bundleOwnObjects(index.descriptor, converted!.configManifest.descriptor));
   }
   if (options.attachmentsFrom) {
-    await copyGraph(options.attachmentsFrom, dst.target, index.descriptor, { session, onEvent: bundleEvents, referrers: true, attachedOnly: true });
+    await copyGraph(options.attachmentsFrom, dst.target, index.descriptor, { session, onEvent: bundleEvents, referrers: true, attachedOnly: true, signal: options.signal });
   }
+  throwIfAborted(options.signal, `push to ${dst.display}`);
   await dst.target.tag(index.descriptor, dst.tag);
   return {
     index: index.descriptor,

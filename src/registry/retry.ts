@@ -47,7 +47,7 @@ export async function rereading<T>(policy: RetryPolicy, budget: RetryBudget, wha
     try {
       return await read();
     } catch (err) {
-      const retry = isTransientError(err) ? budget.take() : undefined;
+      const retry = isTransientError(err) && !budget.signal?.aborted ? budget.take() : undefined;
       if (retry === undefined) throw err;
       const wait = policy.backoff(retry);
       policy.log(`${what}: ${(err as Error).message}; reading it again (retry ${retry}/${budget.limit}) in ${wait} ms`);

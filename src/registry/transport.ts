@@ -6,6 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { createRequire } from 'node:module';
 import type { Agent as UndiciAgent, Dispatcher, EnvHttpProxyAgent as UndiciEnvHttpProxyAgent } from 'undici';
 import { isLoopbackHost, registryApiHost } from '../oci/reference.js';
+import { AbortedError } from '../oci/errors.js';
 import { ConnectionError } from './errors.js';
 import { redirectHeaders } from './origins.js';
 import { RetryBudget } from './retry.js';
@@ -47,6 +48,8 @@ export interface TransportOptions {
   userAgent?: string;
   /** Replaces the dispatcher (for tests: a fault-injecting proxy, a mock clock). */
   dispatcher?: Dispatcher;
+  /** Cancels every request of this client: those in flight are aborted, no retry is begun (AbortedError). */
+  signal?: AbortSignal;
 }
 
 export interface SendOptions {
@@ -59,6 +62,24 @@ export interface SendOptions {
   followRedirects?: boolean;
   /** The retries this request may take: its operation's (see retry.ts); default, a budget of its own. */
   budget?: RetryBudget;
+  /** Set by send from the client's and the budget's signals. */
+  signal?: AbortSignal;
+}
+
+/** One signal for the client's and the operation's cancellations (either may be absent). */
+function cancellation(...signals: Array<AbortSignal | undefined>): AbortSignal | undefined {
+  const present = signals.filter((s): s is AbortSignal => s !== undefined);
+  return present.length <= 1 ? present[0] : AbortSignal.any(present);
+}
+
+/** A retry's wait, cut short (as an AbortedError) when the operation is cancelled. */
+async function wait_(ms: number, signal: AbortSignal | undefined, url: string): Promise<void> {
+  try {
+    await sleep(ms, undefined, signal ? { signal } : undefined);
+  } catch (err) {
+    if (signal?.aborted) throw new AbortedError(`${describe(url)}: cancelled`, { cause: err });
+    throw err;
+  }
 }
 
 export type Response = Dispatcher.ResponseData;
@@ -92,7 +113,7 @@ export class Transport {
 
   /** A budget for one operation: `attempts - 1` retries, shared by all its requests. */
   budget(): RetryBudget {
-    return new RetryBudget(this.attempts - 1);
+    return new RetryBudget(this.attempts - 1, this.options.signal);
   }
 
   /** The wait before retry number `attempt` (1-based): exponential, with jitter, capped. */
@@ -153,10 +174,11 @@ export class Transport {
   async send(url: string, opts: SendOptions): Promise<Response> {
     const replayable = opts.replayable ?? !(opts.body && !(opts.body instanceof Uint8Array));
     const budget = opts.budget ?? this.budget();
+    const signal = cancellation(this.options.signal, budget.signal);
     let current = url;
     let headers = { ...opts.headers };
     for (let redirects = 0; ; redirects++) {
-      const res = await this.withRetries(current, { ...opts, headers }, replayable, budget);
+      const res = await this.withRetries(current, { ...opts, headers, signal }, replayable, budget);
       if (!opts.followRedirects || ![301, 302, 303, 307, 308].includes(res.statusCode) || redirects >= 5) return res;
       const location = header(res, 'location');
       if (!location) return res;
@@ -186,7 +208,7 @@ export class Transport {
         if (Date.now() + wait > deadline) throw err;
         budget.take();
         this.log(`${opts.method} ${describe(url)}: ${(err as Error).message}; retry ${retry}/${budget.limit} in ${wait} ms`);
-        await sleep(wait);
+        await wait_(wait, opts.signal, url);
         continue;
       }
       const retry = replayable && RETRY_STATUSES.has(res.statusCode) ? budget.next() : undefined;
@@ -196,7 +218,7 @@ export class Transport {
       budget.take();
       await res.body.dump();
       this.log(`${opts.method} ${describe(url)}: HTTP ${res.statusCode}; retry ${retry}/${budget.limit} in ${wait} ms`);
-      await sleep(wait);
+      await wait_(wait, opts.signal, url);
     }
   }
 
@@ -214,10 +236,13 @@ export class Transport {
         // body anyway); registries do not, and a new connection (a TLS handshake) per HEAD is
         // the most expensive part of checking what a destination has. Go keeps it open too.
         reset: false,
+        signal: opts.signal,
       });
       this.log(`${opts.method} ${describe(url)} -> ${res.statusCode}`);
       return res;
     } catch (err) {
+      // Cancelled, not broken: never retried.
+      if (opts.signal?.aborted) throw new AbortedError(`${opts.method} ${describe(url)}: cancelled`, { cause: err });
       throw new ConnectionError(`${opts.method} ${u.host}: ${networkMessage(err)}`, { cause: err });
     }
   }

@@ -6,7 +6,7 @@ import { RetryBudget } from '../util/retry-budget.js';
 import { fetchBytes } from '../content/read.js';
 import type { Descriptor } from '../oci/schemas.js';
 import { isManifestLike } from '../oci/mediatypes.js';
-import { DigestMismatchError, isTransientError } from '../oci/errors.js';
+import { DigestMismatchError, isTransientError, throwIfAborted } from '../oci/errors.js';
 import { Limiter } from './limiter.js';
 import { successors } from './graph.js';
 import { discoverAttached, recordAttached } from './referrers.js';
@@ -42,6 +42,12 @@ export interface CopyOptions {
    * index, copied after its images, names only what is left: its config manifest.
    */
   successors?: (desc: Descriptor, children: Descriptor[]) => Descriptor[];
+  /**
+   * Cancels the copy: no object is begun after it fires, and a blob's requests in flight (on a
+   * registry) are aborted; the copy rejects with an AbortedError. Objects already written stay:
+   * nothing is tagged here, so nothing half-copied is named.
+   */
+  signal?: AbortSignal;
 }
 
 export interface CopyStats {
@@ -163,6 +169,7 @@ export async function copyGraph(src: ReadOnlyTarget, dst: Target, root: Descript
   };
 
   const copyOne = async (desc: Descriptor): Promise<void> => {
+    throwIfAborted(options.signal, `copy of ${desc.digest} to ${dst.location}`);
     if (!isManifestLike(desc.mediaType)) return copyBlobOnce(desc);
     const present = await session.requests.run(() => dst.exists(desc));
     if (present) skip(desc);
@@ -177,6 +184,7 @@ export async function copyGraph(src: ReadOnlyTarget, dst: Target, root: Descript
     await Promise.all(visited.map(copyNode));
     if (!present) {
       await session.requests.run(async () => {
+        throwIfAborted(options.signal, `copy of ${desc.digest} to ${dst.location}`);
         emit({ type: 'start', descriptor: desc });
         await dst.push(desc, bytes);
       });
@@ -221,7 +229,8 @@ export async function copyGraph(src: ReadOnlyTarget, dst: Target, root: Descript
    * upload with its chunk retries, and any new start of the whole transfer from a fresh read.
    */
   const copyBlob = async (desc: Descriptor): Promise<void> => {
-    const budget = session.attempts !== undefined ? new RetryBudget(session.attempts - 1) : (retryBudgetOf(dst, src) ?? new RetryBudget(DEFAULT_TRANSFER_ATTEMPTS - 1));
+    const limit = session.attempts !== undefined ? session.attempts - 1 : (retryBudgetOf(dst, src)?.limit ?? DEFAULT_TRANSFER_ATTEMPTS - 1);
+    const budget = new RetryBudget(limit, options.signal);
     const from = withRetryBudget(src, budget);
     const to = withRetryBudget(dst, budget);
     if (await session.requests.run(() => to.exists(desc))) {
@@ -238,12 +247,13 @@ export async function copyGraph(src: ReadOnlyTarget, dst: Target, root: Descript
     }
     await (desc.size <= SMALL_BLOB ? session.requests : session.limiter).run(async () => {
       for (;;) {
+        throwIfAborted(options.signal, `copy of ${desc.digest} to ${dst.location}`);
         try {
           await transfer(desc, from, to);
           return;
         } catch (err) {
           // A stream given to the destination cannot be replayed: a new start reads the source again.
-          const retry = err instanceof DigestMismatchError || !isTransientError(err) ? undefined : budget.take();
+          const retry = err instanceof DigestMismatchError || !isTransientError(err) || options.signal?.aborted ? undefined : budget.take();
           if (retry === undefined) throw err;
           await sleep(250 * 2 ** (retry - 1));
         }

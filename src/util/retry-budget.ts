@@ -6,8 +6,11 @@
 export class RetryBudget {
   private spent = 0;
 
-  /** `limit`: the retries the operation may take (`attempts - 1`). */
-  constructor(readonly limit: number) {}
+  /**
+   * `limit`: the retries the operation may take (`attempts - 1`). `signal`: cancels the
+   * operation: its requests in flight are aborted and no retry is begun.
+   */
+  constructor(readonly limit: number, readonly signal?: AbortSignal) {}
 
   /** Retries taken so far. */
   get used(): number {

@@ -134,4 +134,20 @@ describe('one retry budget per operation', () => {
     // Three tries of the blob's PUT in all (before: three new starts of three tries each, nine).
     expect(seen(from, 'PUT', '/blobs/uploads/')).toBe(3);
   });
+
+  it('a cancelled client aborts its request in flight at once and begins no retry', async () => {
+    const b = await stored('budget/abort', 20_000);
+    // Every answer for the blob is held back for 5 s: the abort must not wait for it.
+    proxy.setPlan({ rules: [{ match: b.get, kind: 'slow', phase: 'response' }], slowMs: 5000 });
+    const controller = new AbortController();
+    const repo = proxied({ attempts: 4, signal: controller.signal }).repository(parseReference(`${proxy.host}/budget/abort`));
+    const from = proxy.log.length;
+    const started = Date.now();
+    const read = repo.fetch(b.desc).then(readAll);
+    setTimeout(() => controller.abort(), 300);
+    const { AbortedError } = await import('../../src/oci/errors.js');
+    await expect(read).rejects.toBeInstanceOf(AbortedError);
+    expect(Date.now() - started).toBeLessThan(3000);
+    expect(seen(from, 'GET', b.desc.digest)).toBe(1);
+  });
 });

@@ -6,6 +6,7 @@ import { digestOf } from '../../../src/oci/digest.js';
 import { MediaType } from '../../../src/oci/mediatypes.js';
 import type { Descriptor } from '../../../src/oci/schemas.js';
 import { copyGraph, CopySession } from '../../../src/transfer/copy.js';
+import { AbortedError } from '../../../src/oci/errors.js';
 import { Limiter } from '../../../src/transfer/limiter.js';
 
 const blob = (data: Uint8Array, mediaType: string) => ({ desc: { mediaType, digest: digestOf(data), size: data.length } as Descriptor, data });
@@ -131,5 +132,25 @@ describe('copyGraph', () => {
     };
     await expect(copyGraph(src, other, root, { session: new CopySession(2, 3) })).rejects.toThrow(/disk full/);
     expect(new Set(tries).size).toBe(tries.length);
+  });
+
+  it('stops at its signal: nothing begun after it fires, an AbortedError, the parent never written', async () => {
+    const src = new MemoryTarget('src');
+    const root = await image(src, [100, 200, 300]);
+    const controller = new AbortController();
+    const dst = new MemoryTarget('dst');
+    const pushed: string[] = [];
+    const push = dst.push.bind(dst);
+    dst.push = async (desc, content) => {
+      pushed.push(desc.digest);
+      controller.abort(); // cancelled as the first object lands
+      return push(desc, content);
+    };
+    const err = await copyGraph(src, dst, root, { session: new CopySession(1), signal: controller.signal }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(AbortedError);
+    expect((err as AbortedError).exitCode).toBe(130);
+    expect(pushed).toHaveLength(1);
+    expect(await dst.exists(root)).toBe(false);
+    await expect(copyGraph(src, new MemoryTarget('x'), root, { signal: AbortSignal.abort() })).rejects.toBeInstanceOf(AbortedError);
   });
 });
