@@ -1,9 +1,11 @@
-// `npm run bench [-- --quick] [-- --only big,small,reloc,recopy,huge,cnr] [-- --reps N]`
+// `npm run bench [-- --quick] [-- --only startup,big,small,reloc,recopy,huge,cnr] [-- --reps N]`
 //
 // cnab-oci against skopeo (and against the registry's raw ingest rate) on loopback registry:2
 // servers started here. Every figure of a row is measured in the same run. See README
-// "Performance" for what each row means. The `cnr` section is bench/cnr.mjs (the CNR server under
-// wrk load), run as its own process after the others; it prints its own table.
+// "Performance" for what each row means. The `startup` section is bench/startup.mjs (the CLI's
+// --version and --help beside `node -e 0`), run as its own process before the others; the `cnr`
+// section is bench/cnr.mjs (the CNR server under wrk load), run as its own process after them.
+// Each prints its own table.
 import { spawn } from 'node:child_process';
 import { existsSync, rmSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -17,7 +19,7 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const argv = process.argv.slice(2);
 const quick = argv.includes('--quick');
 const COPY_SECTIONS = ['big', 'small', 'reloc', 'recopy', 'huge'];
-const only = new Set((argvValue('--only') ?? [...COPY_SECTIONS, 'cnr'].join(',')).split(','));
+const only = new Set((argvValue('--only') ?? ['startup', ...COPY_SECTIONS, 'cnr'].join(',')).split(','));
 const reps = Number(argvValue('--reps') ?? (quick ? 1 : 2));
 const SIZES = quick
   ? { bigLayer: 2_000_000, smallImages: 20, smallLayers: [16_000, 48_000], huge: 64 * 2 ** 20 }
@@ -126,7 +128,8 @@ async function counted(registries, fn) {
 async function main() {
   work = await mkdtemp(join(tmpdir(), 'cnab-oci-bench-'));
   if (!existsSync(CLI)) throw new Error('dist/ is missing: run `npm run build` (npm run bench does)');
-  if (!COPY_SECTIONS.some((s) => only.has(s))) return cnrSection();
+  if (only.has('startup')) await section('bench/startup.mjs');
+  if (!COPY_SECTIONS.some((s) => only.has(s))) return only.has('cnr') ? section('bench/cnr.mjs') : undefined;
   cliHasCopy = /^\s+copy\b/m.test((await run(process.execPath, [CLI, '--help'])).stdout);
   const skopeoVersion = (await run(SKOPEO, ['--version'])).stdout.trim();
   log(`${quick ? 'quick' : 'full'} run, ${reps} rep(s); cnab-oci copy via ${cliHasCopy ? 'the CLI' : 'the library (CLI has no copy yet)'}; ${skopeoVersion}`);
@@ -269,15 +272,15 @@ async function main() {
   }
 
   printTable(rows);
-  if (only.has('cnr')) await cnrSection();
+  if (only.has('cnr')) await section('bench/cnr.mjs');
 }
 
-/** bench/cnr.mjs in its own process (its servers, its table), with this run's --quick. */
-function cnrSection() {
+/** A section that is its own script in its own process (bench/cnr.mjs: its servers; its table), with this run's --quick. */
+function section(script) {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(root, 'bench/cnr.mjs'), ...(quick ? ['--quick'] : [])], { cwd: root, stdio: 'inherit' });
+    const child = spawn(process.execPath, [join(root, script), ...(quick ? ['--quick'] : [])], { cwd: root, stdio: 'inherit' });
     child.on('error', reject);
-    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`bench/cnr.mjs exited ${code}`))));
+    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${script} exited ${code}`))));
   });
 }
 

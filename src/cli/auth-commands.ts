@@ -1,9 +1,10 @@
 import type { Command } from 'commander';
 import { InputError } from '../oci/errors.js';
-import { DOCKER_HUB } from '../oci/reference.js';
-import { configKeyFor, configKeyHost, eraseDockerCredential, saveDockerCredential, staticCredentials } from '../registry/credentials.js';
 import { context } from './commands.js';
 import { Output } from './output.js';
+
+/** DOCKER_HUB of src/oci/reference.ts, written out: that module (with node:crypto) loads with the commands that use it. */
+const DOCKER_HUB = 'docker.io';
 
 /** `login` and `logout`, storing credentials exactly where `docker login` would. */
 export function registerAuthCommands(program: Command): void {
@@ -15,7 +16,8 @@ export function registerAuthCommands(program: Command): void {
     .option('-p, --password <password>', 'password (insecure: other users can see it; prefer --password-stdin)')
     .option('--password-stdin', 'read the password from stdin', false)
     .action(async (registryArg: string, opts: { username: string; password?: string; passwordStdin: boolean }, cmd: Command) => {
-      const registry = registryHost(registryArg);
+      const { configKeyFor, saveDockerCredential, staticCredentials } = await import('../registry/credentials.js');
+      const registry = await registryHost(registryArg);
       const password = await loginPassword('login', opts);
       const cred = { username: opts.username, password };
       const { out, client } = await context(cmd, staticCredentials({ [registry]: cred }));
@@ -37,7 +39,8 @@ export function registerAuthCommands(program: Command): void {
     .description('remove the stored credentials for a registry (credential helper and config.json)')
     .argument('[registry]', 'registry host (default: Docker Hub)', DOCKER_HUB)
     .action(async (registryArg: string, _opts: unknown, cmd: Command) => {
-      const registry = registryHost(registryArg);
+      const { configKeyFor, eraseDockerCredential } = await import('../registry/credentials.js');
+      const registry = await registryHost(registryArg);
       const g = cmd.optsWithGlobals() as { json: boolean; debug: boolean };
       const out = new Output(g.json, g.debug);
       const result = await eraseDockerCredential(registry);
@@ -47,7 +50,8 @@ export function registerAuthCommands(program: Command): void {
 }
 
 /** `https://host/v1/`, `host:port`, Docker Hub's aliases -> the normalised host. */
-function registryHost(value: string): string {
+async function registryHost(value: string): Promise<string> {
+  const { configKeyHost } = await import('../registry/credentials.js');
   const host = configKeyHost(value);
   if (!host || !/^[a-z0-9.[\]:-]+$/i.test(host)) throw new InputError(`invalid registry ${JSON.stringify(value)}: expected a host such as registry.example.com[:port]`);
   return host;

@@ -1,13 +1,9 @@
 import type { Command } from 'commander';
 import type { RemoteView } from '../cnr/client/client.js';
-import { fetchVerified, readLocalPackage } from '../cnr/client/local-package.js';
-import { cnrAuthFilePath, removeCnrToken, saveCnrToken, tokenKey } from '../cnr/client/tokens.js';
 import { CnrError } from '../cnr/model/errors.js';
 import { parseChannelName, parseMediaType, type PackageName } from '../cnr/model/names.js';
-import { parseCnrReference, type CnrServerAddress } from '../cnr/model/reference.js';
-import { isRelease, sortDescending } from '../cnr/model/releases.js';
+import type { CnrServerAddress } from '../cnr/model/reference.js';
 import { CnabOciError, InputError } from '../oci/errors.js';
-import { readInputFile, writeFileAtomic } from '../util/files.js';
 import { loginPassword } from './auth-commands.js';
 import { clientCommand, openClient, serverAddress, type GlobalOptions, type PrefixOption } from './cnr-client-options.js';
 import { formatBytes, Output } from './output.js';
@@ -25,7 +21,8 @@ export function registerCnrClientCommands(cnr: Command): void {
     .option('-p, --password <password>', 'password (insecure: other users can see it; prefer --password-stdin)')
     .option('--password-stdin', 'read the password from stdin', false)
     .action(async (serverArg: string, opts: PrefixOption & { username: string; password?: string; passwordStdin: boolean }, cmd: Command) => {
-      const server = serverAddress(serverArg, opts);
+      const { cnrAuthFilePath, saveCnrToken, tokenKey } = await import('../cnr/client/tokens.js');
+      const server = await serverAddress(serverArg, opts);
       const password = await loginPassword('cnr login', opts);
       const { out, client } = await openClient(cmd, server, false);
       if (opts.password !== undefined) out.warn('using --password on the command line is insecure; use --password-stdin');
@@ -50,7 +47,8 @@ export function registerCnrClientCommands(cnr: Command): void {
     .description('forget the stored token of a CNR server')
     .argument('<server>', 'host[:port] or a URL')
     .action(async (serverArg: string, opts: PrefixOption, cmd: Command) => {
-      const server = serverAddress(serverArg, opts);
+      const { cnrAuthFilePath, removeCnrToken, tokenKey } = await import('../cnr/client/tokens.js');
+      const server = await serverAddress(serverArg, opts);
       const out = output(cmd);
       const file = cnrAuthFilePath();
       const removed = await removeCnrToken(server.host, file);
@@ -68,6 +66,7 @@ export function registerCnrClientCommands(cnr: Command): void {
     .option('--channel <name>', 'then add the release to this channel (making it current)')
     .option('--metadata <json|@file>', 'metadata object stored with the release')
     .action(async (refArg: string, path: string, opts: PrefixOption & { release?: string; mediaType?: string; force: boolean; channel?: string; metadata?: string }, cmd: Command) => {
+      const [{ readLocalPackage }, { parseCnrReference }] = await Promise.all([import('../cnr/client/local-package.js'), import('../cnr/model/reference.js')]);
       const ref = parseCnrReference(refArg);
       if (ref.channel !== undefined) throw new InputError(`cnr push ${refArg}: a push names a release, not a channel; use --channel ${ref.channel}`);
       if (ref.digest !== undefined) throw new InputError(`cnr push ${refArg}: a push names a release, not a digest`);
@@ -78,7 +77,7 @@ export function registerCnrClientCommands(cnr: Command): void {
       if (opts.channel !== undefined) parseChannelName(opts.channel);
       const metadata = opts.metadata === undefined ? undefined : await parseMetadata(opts.metadata);
       const pkg = await readLocalPackage(path, ref.pkg, { release: opts.release ?? ref.release, mediaType: opts.mediaType });
-      const { out, client } = await openClient(cmd, serverAddress(ref.server, opts));
+      const { out, client } = await openClient(cmd, await serverAddress(ref.server, opts));
       try {
         await loginHint(ref.server, async () => {
           await client.push(ref.pkg, { blob: pkg.blob, release: pkg.release, mediaType: pkg.mediaType, force: opts.force, ...(metadata ? { metadata } : {}) });
@@ -102,10 +101,15 @@ export function registerCnrClientCommands(cnr: Command): void {
     .option('--output <dir>', 'unpack here; must not exist or be empty (default ./NAME-RELEASE)')
     .option('--tarball <file>', 'write the .tar.gz here instead of unpacking')
     .action(async (refArg: string, opts: PrefixOption & { mediaType?: string; output?: string; tarball?: string }, cmd: Command) => {
+      const [{ fetchVerified }, { parseCnrReference }, { writeFileAtomic }] = await Promise.all([
+        import('../cnr/client/local-package.js'),
+        import('../cnr/model/reference.js'),
+        import('../util/files.js'),
+      ]);
       const ref = parseCnrReference(refArg);
       if (opts.output !== undefined && opts.tarball !== undefined) throw new InputError('cnr pull: --output and --tarball are mutually exclusive');
       const mediaType = opts.mediaType === undefined ? '-' : parseMediaType(opts.mediaType);
-      const { out, client } = await openClient(cmd, serverAddress(ref.server, opts));
+      const { out, client } = await openClient(cmd, await serverAddress(ref.server, opts));
       let fetched: { bytes: Buffer; release: string; mediaType: string | undefined; digest: string; size: number };
       try {
         fetched = await fetchVerified(client, ref, mediaType);
@@ -131,14 +135,15 @@ export function registerCnrClientCommands(cnr: Command): void {
     .description('show a package: every release and media type, and its channels; with @release or :channel, that release')
     .argument('<ref>', '[host[:port]/]namespace/name[@release|:channel|@sha256:hex]')
     .action(async (refArg: string, opts: PrefixOption, cmd: Command) => {
+      const [{ parseCnrReference }, { sortDescending }] = await Promise.all([import('../cnr/model/reference.js'), import('../cnr/model/releases.js')]);
       const ref = parseCnrReference(refArg);
-      const { out, client } = await openClient(cmd, serverAddress(ref.server, opts));
+      const { out, client } = await openClient(cmd, await serverAddress(ref.server, opts));
       try {
         const all = await client.releases(ref.pkg);
         if (ref.release === undefined && ref.channel === undefined && ref.digest === undefined) {
           const channels = await client.channels(ref.pkg);
           out.data({ views: all, channels });
-          printViews(out, all);
+          printViews(out, all, sortDescending);
           if (channels.length > 0) {
             out.result('');
             out.result(table([['CHANNEL', 'CURRENT', 'RELEASES'], ...channels.map((c) => [c.name, c.current, c.releases.join(', ')])]));
@@ -150,13 +155,13 @@ export function registerCnrClientCommands(cnr: Command): void {
           views = all.filter((v) => v.content.digest === ref.digest);
           if (views.length === 0) throw new CnrError(404, 'package-release-not-found', `no release of ${ref.pkg.full} has digest sha256:${ref.digest}`);
         } else {
-          const release = ref.channel !== undefined ? (await client.channel(ref.pkg, ref.channel)).current : pickRelease(all, ref.release!, ref.pkg);
+          const release = ref.channel !== undefined ? (await client.channel(ref.pkg, ref.channel)).current : pickRelease(all, ref.release!, ref.pkg, sortDescending);
           const types = all.filter((v) => v.release === release).map((v) => parseMediaType(v.mediaType));
           if (types.length === 0) throw new CnrError(404, 'package-release-not-found', `release ${release} of ${ref.pkg.full} not found`);
           views = await Promise.all(types.map((t) => client.show(ref.pkg, release, t)));
         }
         out.data({ views });
-        printViews(out, views);
+        printViews(out, views, sortDescending);
         const channels = [...new Set(views.flatMap((v) => v.channels ?? []))];
         if (channels.length > 0) out.result(`channels: ${channels.join(', ')}`);
       } finally {
@@ -171,7 +176,7 @@ export function registerCnrClientCommands(cnr: Command): void {
     .option('--search <text>', 'only packages whose namespace/name contains this')
     .option('--media-type <type>', 'only packages whose default release has this media type')
     .action(async (serverArg: string, opts: PrefixOption & { namespace?: string; search?: string; mediaType?: string }, cmd: Command) => {
-      const { out, client } = await openClient(cmd, serverAddress(serverArg, opts));
+      const { out, client } = await openClient(cmd, await serverAddress(serverArg, opts));
       try {
         const entries = await client.list({
           ...(opts.namespace !== undefined ? { namespace: opts.namespace } : {}),
@@ -197,6 +202,7 @@ export function registerCnrClientCommands(cnr: Command): void {
     .option('--remove <channel>', 'remove RELEASE from this channel')
     .option('--delete <channel>', 'delete this channel')
     .action(async (refArg: string, releaseArg: string | undefined, opts: PrefixOption & { add?: string; remove?: string; delete?: string }, cmd: Command) => {
+      const [{ parseCnrReference }, { isRelease }] = await Promise.all([import('../cnr/model/reference.js'), import('../cnr/model/releases.js')]);
       const ref = parseCnrReference(refArg);
       if (ref.digest !== undefined) throw new InputError(`cnr channel ${refArg}: channels hold releases, not digests`);
       const actions = (['add', 'remove', 'delete'] as const).filter((a) => opts[a] !== undefined);
@@ -207,7 +213,7 @@ export function registerCnrClientCommands(cnr: Command): void {
       const action = actions[0];
       if ((action === 'add' || action === 'remove') && release === undefined) throw new InputError(`cnr channel --${action} ${opts[action]}: which release? (cnr channel NS/NAME --${action} CHANNEL RELEASE)`);
       if ((action === undefined || action === 'delete') && release !== undefined) throw new InputError(`cnr channel: a release (${release}) is only given with --add or --remove`);
-      const { out, client } = await openClient(cmd, serverAddress(ref.server, opts));
+      const { out, client } = await openClient(cmd, await serverAddress(ref.server, opts));
       try {
         const pkg = ref.pkg;
         await loginHint(ref.server, async () => {
@@ -248,15 +254,18 @@ function output(cmd: Command): Output {
   return new Output(g.json, g.debug);
 }
 
+/** The releases module's sort (semver), passed in by the actions that load it. */
+type SortDescending = typeof import('../cnr/model/releases.js').sortDescending;
+
 /** `default`: the highest release; an exact release as it is. */
-function pickRelease(views: readonly RemoteView[], release: string, pkg: PackageName): string {
+function pickRelease(views: readonly RemoteView[], release: string, pkg: PackageName, sortDescending: SortDescending): string {
   if (release !== 'default') return release;
   const highest = sortDescending(new Set(views.map((v) => v.release)))[0];
   if (highest === undefined) throw new CnrError(404, 'package-not-found', `package ${pkg.full} has no releases`);
   return highest;
 }
 
-function printViews(out: Output, views: readonly RemoteView[]): void {
+function printViews(out: Output, views: readonly RemoteView[], sortDescending: SortDescending): void {
   const order = sortDescending(new Set(views.map((v) => v.release)));
   const sorted = [...views].sort((a, b) => order.indexOf(a.release) - order.indexOf(b.release));
   out.result(table([
@@ -273,7 +282,11 @@ function table(rows: string[][]): string {
 
 async function parseMetadata(value: string): Promise<Record<string, unknown>> {
   const what = value.startsWith('@') ? value.slice(1) : '--metadata';
-  const text = value.startsWith('@') ? (await readInputFile(value.slice(1))).toString('utf8') : value;
+  let text = value;
+  if (value.startsWith('@')) {
+    const { readInputFile } = await import('../util/files.js');
+    text = (await readInputFile(value.slice(1))).toString('utf8');
+  }
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);

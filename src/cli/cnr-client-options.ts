@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
 import type { CnrClient } from '../cnr/client/client.js';
-import { loadCnrToken } from '../cnr/client/tokens.js';
-import { parseServer, type CnrServerAddress } from '../cnr/model/reference.js';
+import type { CnrServerAddress } from '../cnr/model/reference.js';
 import { InputError } from '../oci/errors.js';
 import { transportContext } from './commands.js';
 import type { Output } from './output.js';
@@ -21,7 +20,8 @@ export function clientCommand(parent: Command, name: string): Command {
     .option('--prefix <path>', "the server's API base path, e.g. /cnr or '' (default: /cnr if it answers, else the root)");
 }
 
-export function serverAddress(server: string | CnrServerAddress, opts: PrefixOption): CnrServerAddress {
+export async function serverAddress(server: string | CnrServerAddress, opts: PrefixOption): Promise<CnrServerAddress> {
+  const { parseServer } = await import('../cnr/model/reference.js');
   const address = typeof server === 'string' ? parseServer(server) : server;
   if (opts.prefix === undefined) return address;
   return { ...address, prefix: parsePrefix(opts.prefix) };
@@ -37,8 +37,8 @@ function parsePrefix(value: string): string {
 /** Output and a client of `server` from the global flags (TLS, insecure hosts, retries, --debug), with the stored token for its host. */
 export async function openClient(cmd: Command, server: CnrServerAddress, withToken = true): Promise<{ out: Output; client: CnrClient }> {
   const { out, transport } = await transportContext(cmd);
-  const token = withToken ? await loadCnrToken(server.host) : undefined;
   // Loaded on use: the client and the packing code are not paid for by every other command's start-up.
-  const { CnrClient } = await import('../cnr/client/client.js');
+  const [{ loadCnrToken }, { CnrClient }] = await Promise.all([import('../cnr/client/tokens.js'), import('../cnr/client/client.js')]);
+  const token = withToken ? await loadCnrToken(server.host) : undefined;
   return { out, client: new CnrClient(server, { ...transport, ...(token ? { token } : {}) }) };
 }

@@ -1,4 +1,3 @@
-import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { Option, type Command } from 'commander';
 import type { CnrClient } from '../cnr/client/client.js';
@@ -35,7 +34,7 @@ export function registerCnrMigrateCommand(cnr: Command): void {
         const { apprStoreSource } = await import('../cnr/migrate/sources.js');
         source = await apprStoreSource(dir);
       } else {
-        const server = serverAddress(sourceArg, opts);
+        const server = await serverAddress(sourceArg, opts);
         sourceClient = (await openClient(cmd, server)).client;
         const { serverSource } = await import('../cnr/migrate/sources.js');
         source = serverSource(sourceClient, sourceArg);
@@ -71,7 +70,7 @@ export function registerCnrMigrateCommand(cnr: Command): void {
  * empty. Otherwise the storage `cnr serve --storage` would open.
  */
 async function destinationRepositories(spec: StorageSpec, dryRun: boolean, client: () => RegistryClient): Promise<RepositorySet> {
-  const [{ LayoutRepositories }, { openStorage }] = await Promise.all([import('../cnr/store/layout-repositories.js'), import('../cnr/store/open.js')]);
+  const [{ stat }, { LayoutRepositories }, { openStorage }] = await Promise.all([import('node:fs/promises'), import('../cnr/store/layout-repositories.js'), import('../cnr/store/open.js')]);
   if (dryRun && spec.kind === 'layout' && !(await stat(spec.dir).catch(() => undefined))) return new LayoutRepositories(resolve(spec.dir));
   return openStorage(spec, client);
 }

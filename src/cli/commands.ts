@@ -1,22 +1,20 @@
-import { Command, Option } from 'commander';
-import { parseBundle, serializeRelocationMap, parseRelocationMap, type Bundle } from '../cnab/index.js';
-import { OciLayout } from '../content/layout.js';
-import { parseLocation } from '../content/location.js';
-import { InputError } from '../oci/errors.js';
-import { parseReference } from '../oci/reference.js';
-import { RegistryClient } from '../registry/client.js';
 import { dirname, join } from 'node:path';
-import { defaultCredentialStore, dockerConfigPath, type CredentialStore } from '../registry/credentials.js';
-import { convertOffline, writeConverted } from '../ops/convert.js';
-import { createImageResolver, openLocation, type OpenedLocation } from '../ops/locations.js';
+import { Option, type Command } from 'commander';
+import type { Bundle } from '../cnab/index.js';
+import type { OciLayout } from '../content/layout.js';
+import { InputError } from '../oci/errors.js';
+import type { RegistryClient } from '../registry/client.js';
+import type { CredentialStore } from '../registry/credentials.js';
 import type { AttachmentInfo } from '../ops/attachments.js';
-import { locateImages } from '../cnab/images.js';
-import { pullBundle, type PulledBundle } from '../ops/pull.js';
-import { pushBundle } from '../ops/push.js';
+import type { OpenedLocation } from '../ops/locations.js';
+import type { PulledBundle } from '../ops/pull.js';
 import type { TransportOptions } from '../registry/transport.js';
-import { readInputFile, writeFilesAtomic } from '../util/files.js';
 import { Output } from './output.js';
 import { redactSecrets } from './redact.js';
+
+// Registering the commands loads only commander and the small modules above: what a command
+// needs (the registry client, undici, zod, the CNAB and OCI code) is imported by its action, so
+// `--help`, `--version` and every other command do not pay for it at start-up.
 
 export interface GlobalOptions {
   insecureRegistry: string[];
@@ -32,6 +30,7 @@ export interface GlobalOptions {
 export async function transportContext(cmd: Command): Promise<{ out: Output; transport: TransportOptions }> {
   const g = cmd.optsWithGlobals() as GlobalOptions;
   const out = new Output(g.json, g.debug);
+  const [{ dockerConfigPath }, { readInputFile }] = await Promise.all([import('../registry/credentials.js'), import('../util/files.js')]);
   const ca = await Promise.all(g.caFile.map((f) => readInputFile(f).then((b) => b.toString())));
   const transport: TransportOptions = {
     insecureRegistries: [...g.insecureRegistry, ...g.insecureRegistries],
@@ -46,12 +45,14 @@ export async function transportContext(cmd: Command): Promise<{ out: Output; tra
 }
 
 /** Output and a registry client from the global flags; `credentials` replaces Docker's (login). */
-export async function context(cmd: Command, credentials: CredentialStore = defaultCredentialStore()): Promise<{ out: Output; client: RegistryClient }> {
+export async function context(cmd: Command, credentials?: CredentialStore): Promise<{ out: Output; client: RegistryClient }> {
   const { out, transport } = await transportContext(cmd);
-  return { out, client: new RegistryClient({ credentials, ...transport }) };
+  const [{ RegistryClient }, { defaultCredentialStore }] = await Promise.all([import('../registry/client.js'), import('../registry/credentials.js')]);
+  return { out, client: new RegistryClient({ credentials: credentials ?? defaultCredentialStore(), ...transport }) };
 }
 
 async function loadBundle(path: string, out: Output, strict: boolean): Promise<Bundle> {
+  const [{ parseBundle }, { readInputFile }] = await Promise.all([import('../cnab/index.js'), import('../util/files.js')]);
   const { bundle, unknownFields } = parseBundle(await readInputFile(path), path);
   if (unknownFields.length > 0) {
     const msg = `${path}: unknown top-level field(s) ${unknownFields.join(', ')} are not part of CNAB and will be dropped (as cnab-go does)`;
@@ -85,6 +86,12 @@ export function registerCommands(program: Command): void {
     .addOption(new Option('--concurrency <n>', 'blob transfers at once').argParser(positiveInt).default(8))
     .option('--no-referrers', 'leave the images\' signatures, SBOMs and attestations behind')
     .action(async (bundlePath: string, opts, cmd: Command) => {
+      const [{ serializeRelocationMap }, { createImageResolver, openLocation }, { pushBundle }, { writeFilesAtomic }] = await Promise.all([
+        import('../cnab/index.js'),
+        import('../ops/locations.js'),
+        import('../ops/push.js'),
+        import('../util/files.js'),
+      ]);
       const { out, client } = await context(cmd);
       const bundle = await loadBundle(bundlePath, out, opts.strict);
       const destination = await openLocation(opts.target, client, { create: true });
@@ -127,6 +134,12 @@ export function registerCommands(program: Command): void {
     .option('--bundle <file>', 'where to write the bundle', 'pulled.json')
     .option('--relocation-map <file>', 'where to write the relocation map', 'relocation-map.json')
     .action(async (ref: string, opts, cmd: Command) => {
+      const [{ serializeRelocationMap }, { openLocation }, { pullBundle }, { writeFilesAtomic }] = await Promise.all([
+        import('../cnab/index.js'),
+        import('../ops/locations.js'),
+        import('../ops/pull.js'),
+        import('../util/files.js'),
+      ]);
       const { out, client } = await context(cmd);
       const source = await openLocation(ref, client, { create: false });
       const pulled = await pullBundle(source.target, source.digest ?? source.tag!, source.relocationName);
@@ -149,6 +162,12 @@ export function registerCommands(program: Command): void {
     .requiredOption('-o, --output <dir>', 'directory for bundle.json, config-manifest.json and index.json')
     .option('--strict', 'refuse bundles with fields that are not part of CNAB', false)
     .action(async (bundlePath: string, opts, cmd: Command) => {
+      const [{ parseRelocationMap }, { parseReference }, { convertOffline, writeConverted }, { readInputFile }] = await Promise.all([
+        import('../cnab/index.js'),
+        import('../oci/reference.js'),
+        import('../ops/convert.js'),
+        import('../util/files.js'),
+      ]);
       const { out } = await context(cmd);
       const bundle = await loadBundle(bundlePath, out, opts.strict);
       const target = parseReference(opts.target);
@@ -170,6 +189,7 @@ export function registerCommands(program: Command): void {
     .argument('<ref>', 'registry/repo:tag, registry/repo@digest or oci:DIR[:TAG]')
     .option('--referrers', 'also list what is attached to the bundle and each image: signatures, SBOMs, attestations', false)
     .action(async (ref: string, opts, cmd: Command) => {
+      const [{ openLocation }, { pullBundle }] = await Promise.all([import('../ops/locations.js'), import('../ops/pull.js')]);
       const { out, client } = await context(cmd);
       const source = await openLocation(ref, client, { create: false });
       const pulled = await pullBundle(source.target, source.digest ?? source.tag!, source.relocationName);
@@ -210,12 +230,13 @@ export function registerCommands(program: Command): void {
 
 /** What is attached to the bundle's index and to each image, for `inspect --referrers`. */
 async function inspectAttachments(source: OpenedLocation, pulled: PulledBundle): Promise<Array<{ what: string; digest: string; attached: AttachmentInfo[] }>> {
-  const { listAttachments } = await import('../ops/attachments.js');
+  const [{ listAttachments }, { locateImages }] = await Promise.all([import('../ops/attachments.js'), import('../cnab/images.js')]);
   const subjects = [{ what: 'bundle', descriptor: pulled.index }, ...locateImages(pulled.bundle, pulled.indexDocument).map((i) => ({ what: i.image.image, descriptor: i.descriptor }))];
   return Promise.all(subjects.map(async (s) => ({ what: s.what, digest: s.descriptor.digest, attached: await listAttachments(source.target, s.descriptor) })));
 }
 
 async function openImageLayout(spec: string): Promise<OciLayout> {
+  const [{ OciLayout }, { parseLocation }] = await Promise.all([import('../content/layout.js'), import('../content/location.js')]);
   const loc = parseLocation(spec.startsWith('oci:') ? spec : `oci:${spec}`);
   if (loc.kind !== 'layout') throw new InputError(`--images-from ${spec}: expected oci:DIR`);
   return OciLayout.open(loc.dir, { create: false });

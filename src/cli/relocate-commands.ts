@@ -1,24 +1,20 @@
-import { stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { Command, Option } from 'commander';
-import { serializeRelocationMap } from '../cnab/index.js';
+import { Option, type Command } from 'commander';
 import { InputError } from '../oci/errors.js';
-import { removeTemporarySync } from '../content/tar.js';
-import { archiveBundle, importBundle } from '../ops/archive.js';
-import { openTransferLocation, type TransferLocation, type TransferLocationOptions } from '../ops/archive-location.js';
-import { copyBundle, parsePlatform, type PlatformSpec } from '../ops/copy.js';
+import type { TransferLocation, TransferLocationOptions } from '../ops/archive-location.js';
+import type { PlatformSpec } from '../ops/copy.js';
 import type { RegistryClient } from '../registry/client.js';
 import type { CopyStats } from '../transfer/copy.js';
-import { writeFileAtomic } from '../util/files.js';
 import { context, positiveInt } from './commands.js';
 import { formatBytes, type Output } from './output.js';
-import { createProgress, type Progress } from './progress.js';
+import { parsePlatformOption } from './platform.js';
+import type { Progress } from './progress.js';
 
 /** `copy`, `archive` and `import`: move a whole bundle (index and every image graph) between places. */
 export function registerRelocateCommands(program: Command): void {
   // Interrupted, these commands leave no extracted archive or half-written file behind.
-  program.hook('preAction', (_program, action) => {
-    if (['copy', 'archive', 'import'].includes(action.name())) removeTemporaryOnSignal();
+  program.hook('preAction', async (_program, action) => {
+    if (['copy', 'archive', 'import'].includes(action.name())) await removeTemporaryOnSignal();
   });
   program
     .command('copy')
@@ -31,11 +27,12 @@ export function registerRelocateCommands(program: Command): void {
     .addOption(new Option('--concurrency <n>', 'transfers at once').argParser(positiveInt).default(8))
     .option('--no-referrers', 'leave signatures, SBOMs and attestations (OCI referrers, cosign tags) behind')
     .action(async (srcArg: string, dstArg: string, opts, cmd: Command) => {
+      const [{ serializeRelocationMap }, { copyBundle }, { writeFileAtomic }] = await Promise.all([import('../cnab/index.js'), import('../ops/copy.js'), import('../util/files.js')]);
       const { out, client } = await context(cmd);
       if (opts.relocationMap) await checkWritableDir(opts.relocationMap);
       await withLocation(srcArg, client, { create: false }, async (src) => {
         await withLocation(dstArg, client, { create: true, defaultTag: false }, async (dst) => {
-          const progress = startProgress(out);
+          const progress = await startProgress(out);
           const result = await copyBundle(src.location, dst.location, {
             platforms: opts.platform as PlatformSpec[],
             preserveTags: opts.preserveTags,
@@ -79,10 +76,11 @@ export function registerRelocateCommands(program: Command): void {
     .addOption(new Option('--concurrency <n>', 'transfers at once').argParser(positiveInt).default(8))
     .option('--no-referrers', 'leave signatures, SBOMs and attestations (OCI referrers, cosign tags) behind')
     .action(async (ref: string, file: string, opts, cmd: Command) => {
+      const [{ stat }, { archiveBundle }] = await Promise.all([import('node:fs/promises'), import('../ops/archive.js')]);
       const { out, client } = await context(cmd);
       await checkWritableDir(file);
       await withLocation(ref, client, { create: false }, async (src) => {
-        const progress = startProgress(out);
+        const progress = await startProgress(out);
         const result = await archiveBundle(src.location, file, {
           concurrency: opts.concurrency,
           attempts: client.transport.attempts,
@@ -114,10 +112,11 @@ export function registerRelocateCommands(program: Command): void {
     .addOption(new Option('--concurrency <n>', 'transfers at once').argParser(positiveInt).default(8))
     .option('--no-referrers', 'leave signatures, SBOMs and attestations (OCI referrers, cosign tags) behind')
     .action(async (file: string, opts, cmd: Command) => {
+      const [{ serializeRelocationMap }, { importBundle }, { writeFileAtomic }] = await Promise.all([import('../cnab/index.js'), import('../ops/archive.js'), import('../util/files.js')]);
       const { out, client } = await context(cmd);
       if (opts.relocationMap) await checkWritableDir(opts.relocationMap);
       await withLocation(opts.target, client, { create: true }, async (dst) => {
-        const progress = startProgress(out);
+        const progress = await startProgress(out);
         const result = await importBundle(file, dst.location, {
           concurrency: opts.concurrency,
           attempts: client.transport.attempts,
@@ -151,6 +150,7 @@ export function registerRelocateCommands(program: Command): void {
  * failure, a layout directory created for this run goes too.
  */
 async function withLocation(input: string, client: RegistryClient, options: TransferLocationOptions, body: (loc: TransferLocation) => Promise<void>): Promise<void> {
+  const { openTransferLocation } = await import('../ops/archive-location.js');
   const loc = await openTransferLocation(input, client, options);
   try {
     await body(loc);
@@ -164,9 +164,10 @@ async function withLocation(input: string, client: RegistryClient, options: Tran
 
 let signalsHandled = false;
 
-function removeTemporaryOnSignal(): void {
+async function removeTemporaryOnSignal(): Promise<void> {
   if (signalsHandled) return;
   signalsHandled = true;
+  const { removeTemporarySync } = await import('../content/tar.js');
   for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
     process.once(signal, () => {
       removeTemporarySync();
@@ -176,8 +177,8 @@ function removeTemporaryOnSignal(): void {
   }
 }
 
-function startProgress(out: Output): Progress | undefined {
-  return out.json ? undefined : createProgress(process.stderr);
+async function startProgress(out: Output): Promise<Progress | undefined> {
+  return out.json ? undefined : (await import('./progress.js')).createProgress(process.stderr);
 }
 
 function summary(stats: CopyStats, ms: number): string {
@@ -197,12 +198,13 @@ function jsonStats(stats: CopyStats, ms: number) {
 
 /** Fail before any transfer when an output file cannot be written where it was asked. */
 async function checkWritableDir(file: string): Promise<void> {
+  const { stat } = await import('node:fs/promises');
   const dir = dirname(file);
   const st = await stat(dir).catch(() => undefined);
   if (!st?.isDirectory()) throw new InputError(`${file}: directory ${dir} does not exist`);
 }
 
 function collectPlatform(value: string, previous: PlatformSpec[]): PlatformSpec[] {
-  return [...previous, parsePlatform(value)];
+  return [...previous, parsePlatformOption(value)];
 }
 

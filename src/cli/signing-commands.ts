@@ -1,7 +1,5 @@
-import { Command, Option } from 'commander';
+import { Option, type Command } from 'commander';
 import { InputError } from '../oci/errors.js';
-import { openLocation } from '../ops/locations.js';
-import { readInputFile } from '../util/files.js';
 import { readStdin } from './auth-commands.js';
 import { context } from './commands.js';
 
@@ -18,6 +16,7 @@ export function registerSigningCommands(program: Command): void {
     .action(async (ref: string, opts, cmd: Command) => {
       const { loadPrivateKey } = await import('../signing/cosign-keys.js');
       const { bundleArtifacts, signArtifacts } = await import('../ops/signatures.js');
+      const [{ openLocation }, { readInputFile }] = await Promise.all([import('../ops/locations.js'), import('../util/files.js')]);
       const pem = (await readInputFile(opts.key)).toString('utf8');
       const password = opts.passwordStdin ? (await readStdin()).replace(/[\r\n]+$/, '') : (process.env.COSIGN_PASSWORD ?? '');
       if (/ENCRYPTED/.test(pem) && !opts.passwordStdin && process.env.COSIGN_PASSWORD === undefined) {
@@ -49,6 +48,7 @@ export function registerSigningCommands(program: Command): void {
     .action(async (ref: string, opts, cmd: Command) => {
       if (Boolean(opts.key) === Boolean(opts.certificate)) throw new InputError('verify: give exactly one of --key (cosign) or --certificate (Notation)');
       const { bundleArtifacts, failureReason, verifyArtifacts, VerificationFailedError } = await import('../ops/signatures.js');
+      const [{ openLocation }, { readInputFile }] = await Promise.all([import('../ops/locations.js'), import('../util/files.js')]);
       const pem = (await readInputFile(opts.key ?? opts.certificate)).toString('utf8');
       const verifier = opts.key
         ? { key: (await import('../signing/cosign-keys.js')).loadPublicKey(pem, opts.key) }
