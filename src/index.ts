@@ -50,7 +50,8 @@ export { pushBundle, type PushOptions, type PushResult } from './ops/push.js';
 export { pullBundle, type PulledBundle } from './ops/pull.js';
 export { convertOffline, writeConverted } from './ops/convert.js';
 export { openLocation, createImageResolver, type OpenedLocation } from './ops/locations.js';
-export { copyBundle, parsePlatform, formatPlatform, type CopyBundleOptions, type CopyBundleResult, type DetachedAttachments, type FilteredImage, type PlatformSpec } from './ops/copy.js';
+export { copyBundle, type CopyBundleOptions, type CopyBundleResult, type DetachedAttachments, type FilteredImage } from './ops/copy.js';
+export { parsePlatform, formatPlatform, platformMatches, type PlatformSpec } from './oci/platform.js';
 export { archiveBundle, importBundle, THICK_BUNDLE, type ArchiveOptions, type ArchiveResult, type ImportOptions, type ImportResult } from './ops/archive.js';
 export { openTransferLocation, type TransferLocation, type TransferLocationOptions } from './ops/archive-location.js';
 

@@ -2,12 +2,12 @@ import { dirname } from 'node:path';
 import { Option, type Command } from 'commander';
 import { InputError } from '../oci/errors.js';
 import type { TransferLocation, TransferLocationOptions } from '../ops/archive-location.js';
-import type { PlatformSpec } from '../ops/copy.js';
+import type { PlatformSpec } from '../oci/platform.js';
 import type { RegistryClient } from '../registry/client.js';
 import type { CopyStats } from '../transfer/copy.js';
 import { context, positiveInt } from './commands.js';
 import { formatBytes, type Output } from './output.js';
-import { parsePlatformOption } from './platform.js';
+import { parsePlatform } from '../oci/platform.js';
 import type { Progress } from './progress.js';
 
 /** `copy`, `archive` and `import`: move a whole bundle (index and every image graph) between places. */
@@ -205,6 +205,6 @@ async function checkWritableDir(file: string): Promise<void> {
 }
 
 function collectPlatform(value: string, previous: PlatformSpec[]): PlatformSpec[] {
-  return [...previous, parsePlatformOption(value)];
+  return [...previous, parsePlatform(value)];
 }
 

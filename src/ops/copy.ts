@@ -7,6 +7,7 @@ import { MediaType, isIndex, isManifestLike } from '../oci/mediatypes.js';
 import { digestOf } from '../oci/digest.js';
 import { InputError, throwIfAborted } from '../oci/errors.js';
 import { parseReference } from '../oci/reference.js';
+import { formatPlatform, platformMatches, type PlatformSpec } from '../oci/platform.js';
 import { Annotation, convertBundle, type Bundle, type ConfigMediaTypeChoice, type IndexMediaTypeChoice } from '../cnab/index.js';
 import { copyGraph, CopySession, type CopyEvent, type CopyOptions, type CopyStats } from '../transfer/copy.js';
 import { imageAt, locateImages, type LocatedImage } from '../cnab/images.js';
@@ -16,31 +17,6 @@ import type { OpenedLocation } from './locations.js';
 import { pullBundle, type PulledBundle } from './pull.js';
 import { bundleOwnObjects, converterRelocationMap } from './push.js';
 
-/** `os/arch[/variant]`, as given to --platform. */
-export interface PlatformSpec {
-  os: string;
-  architecture: string;
-  variant?: string;
-}
-
-export function parsePlatform(value: string): PlatformSpec {
-  const parts = value.split('/');
-  if (parts.length < 2 || parts.length > 3 || parts.some((p) => !/^[a-zA-Z0-9._-]+$/.test(p))) {
-    throw new InputError(`--platform ${JSON.stringify(value)}: expected os/arch[/variant], e.g. linux/amd64 or linux/arm/v7`);
-  }
-  const [os, architecture, variant] = parts as [string, string, string | undefined];
-  return variant ? { os, architecture, variant } : { os, architecture };
-}
-
-export function formatPlatform(p: Platform | PlatformSpec): string {
-  return `${p.os}/${p.architecture}${p.variant ? `/${p.variant}` : ''}`;
-}
-
-/** A platform given without a variant matches every variant of that os/arch. */
-export function platformMatches(p: Platform | undefined, specs: PlatformSpec[]): boolean {
-  if (!p) return false;
-  return specs.some((s) => s.os === p.os && s.architecture === p.architecture && (s.variant === undefined || s.variant === p.variant));
-}
 
 export interface CopyBundleOptions {
   /** Keep only these platforms in multi-arch images (the bundle is re-converted: a new index digest). */
