@@ -11,6 +11,7 @@ import type { PulledBundle } from '../ops/pull.js';
 import type { TransportOptions } from '../registry/transport.js';
 import { Output } from './output.js';
 import { redactSecrets } from './redact.js';
+import { interrupted } from './interrupt.js';
 
 // Registering the commands loads only commander and the small modules above: what a command
 // needs (the registry client, undici, zod, the CNAB and OCI code) is imported by its action, so
@@ -40,6 +41,7 @@ export async function transportContext(cmd: Command): Promise<{ out: Output; tra
     certsDirs: [join(dirname(dockerConfigPath()), 'certs.d')],
     debug: g.debug ? (line: string) => out.debug(redactSecrets(line)) : undefined,
     attempts: g.retries + 1,
+    signal: interrupted.signal,
   };
   return { out, transport };
 }
@@ -103,6 +105,7 @@ export function registerCommands(program: Command): void {
         concurrency: opts.concurrency,
         attempts: client.transport.attempts,
         referrers: opts.referrers,
+        signal: interrupted.signal,
         onEvent: out.json ? undefined : out.progress(),
         onFallback: (msg) => out.warn(msg),
       });

@@ -7,6 +7,7 @@ import { registerCommands } from './commands.js';
 import { registerRelocateCommands } from './relocate-commands.js';
 import { registerSigningCommands } from './signing-commands.js';
 import { redactSecrets } from './redact.js';
+import { cancelOnSignals, interruptedExitCode } from './interrupt.js';
 
 const program = new Command('cnab-oci')
   .description('Move CNAB bundles in and out of OCI registries, digest-identical to cnab-to-oci')
@@ -26,11 +27,16 @@ registerRelocateCommands(program);
 registerSigningCommands(program);
 registerAuthCommands(program);
 registerCnrCommands(program);
+// Every command but the server (which stops gracefully on its own) ends cleanly on Ctrl-C.
+program.hook('preAction', (_program, action) => {
+  if (!(action.name() === 'serve' && action.parent?.name() === 'cnr')) cancelOnSignals();
+});
 
 try {
   await program.parseAsync(process.argv);
 } catch (err) {
-  process.exitCode = reportError(err, Boolean(program.opts().debug));
+  const code = reportError(err, Boolean(program.opts().debug));
+  process.exitCode = interruptedExitCode() ?? code;
 }
 
 function reportError(err: unknown, debug: boolean): number {

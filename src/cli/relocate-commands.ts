@@ -6,16 +6,13 @@ import type { PlatformSpec } from '../oci/platform.js';
 import type { RegistryClient } from '../registry/client.js';
 import type { CopyStats } from '../transfer/copy.js';
 import { context, positiveInt } from './commands.js';
+import { interrupted } from './interrupt.js';
 import { formatBytes, type Output } from './output.js';
 import { parsePlatform } from '../oci/platform.js';
 import type { Progress } from './progress.js';
 
 /** `copy`, `archive` and `import`: move a whole bundle (index and every image graph) between places. */
 export function registerRelocateCommands(program: Command): void {
-  // Interrupted, these commands leave no extracted archive or half-written file behind.
-  program.hook('preAction', async (_program, action) => {
-    if (['copy', 'archive', 'import'].includes(action.name())) await removeTemporaryOnSignal();
-  });
   program
     .command('copy')
     .description('relocate a bundle and all its images to another registry, repository, oci:DIR or oci-archive:FILE')
@@ -39,6 +36,7 @@ export function registerRelocateCommands(program: Command): void {
             concurrency: opts.concurrency,
             attempts: client.transport.attempts,
             referrers: opts.referrers,
+            signal: interrupted.signal,
             onEvent: progress?.onEvent.bind(progress),
           }).finally(() => progress?.finish());
           await dst.finish();
@@ -85,6 +83,7 @@ export function registerRelocateCommands(program: Command): void {
           concurrency: opts.concurrency,
           attempts: client.transport.attempts,
           referrers: opts.referrers,
+          signal: interrupted.signal,
           onEvent: progress?.onEvent.bind(progress),
         }).finally(() => progress?.finish());
         const size = (await stat(file)).size;
@@ -121,6 +120,7 @@ export function registerRelocateCommands(program: Command): void {
           concurrency: opts.concurrency,
           attempts: client.transport.attempts,
           referrers: opts.referrers,
+          signal: interrupted.signal,
           onEvent: progress?.onEvent.bind(progress),
           onFallback: (msg) => out.warn(msg),
           onWarning: (msg) => out.warn(msg),
@@ -162,20 +162,6 @@ async function withLocation(input: string, client: RegistryClient, options: Tran
   }
 }
 
-let signalsHandled = false;
-
-async function removeTemporaryOnSignal(): Promise<void> {
-  if (signalsHandled) return;
-  signalsHandled = true;
-  const { removeTemporarySync } = await import('../content/tar.js');
-  for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
-    process.once(signal, () => {
-      removeTemporarySync();
-      process.stderr.write(`\ncnab-oci: interrupted (${signal})\n`);
-      process.exit(code);
-    });
-  }
-}
 
 async function startProgress(out: Output): Promise<Progress | undefined> {
   return out.json ? undefined : (await import('./progress.js')).createProgress(process.stderr);
