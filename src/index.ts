@@ -49,11 +49,10 @@ export { fixupBundle, type FixupOptions, type FixupResult, type FieldChange, typ
 export { pushBundle, type PushOptions, type PushResult } from './ops/push.js';
 export { pullBundle, type PulledBundle } from './ops/pull.js';
 export { convertOffline, writeConverted } from './ops/convert.js';
-export { openLocation, createImageResolver, type OpenedLocation } from './ops/locations.js';
+export { openLocation, withLocation, createImageResolver, type OpenedLocation, type LocationOptions } from './ops/locations.js';
 export { copyBundle, type CopyBundleOptions, type CopyBundleResult, type DetachedAttachments, type FilteredImage } from './ops/copy.js';
 export { parsePlatform, formatPlatform, platformMatches, type PlatformSpec } from './oci/platform.js';
 export { archiveBundle, importBundle, THICK_BUNDLE, type ArchiveOptions, type ArchiveResult, type ImportOptions, type ImportResult } from './ops/archive.js';
-export { openTransferLocation, type TransferLocation, type TransferLocationOptions } from './ops/archive-location.js';
 
 // Signatures, SBOMs and attestations: what is attached to a manifest, and cosign/Notation signing
 export { discoverAttached, recordAttached, referrersTag, COSIGN_SUFFIXES, type Attached } from './transfer/referrers.js';

@@ -79,7 +79,7 @@ export function registerCommands(program: Command): void {
     .command('push')
     .description('fix up a bundle\'s images into the target repository and push the bundle as an OCI index')
     .argument('<bundle>', 'bundle.json file')
-    .requiredOption('-t, --target <ref>', 'registry/repo:tag or oci:DIR[:TAG]')
+    .requiredOption('-t, --target <ref>', 'registry/repo:tag, oci:DIR[:TAG] or oci-archive:FILE[:TAG]')
     .option('--auto-update-bundle', 'take contentDigest/size/mediaType from the registry when the bundle differs', false)
     .option('--bundle <file>', 'write the fixed-up bundle here')
     .option('--relocation-map <file>', 'write the relocation map here')
@@ -88,7 +88,7 @@ export function registerCommands(program: Command): void {
     .addOption(new Option('--concurrency <n>', 'blob transfers at once').argParser(positiveInt).default(8))
     .option('--no-referrers', 'leave the images\' signatures, SBOMs and attestations behind')
     .action(async (bundlePath: string, opts, cmd: Command) => {
-      const [{ serializeRelocationMap }, { createImageResolver, openLocation }, { pushBundle }, { writeFilesAtomic }] = await Promise.all([
+      const [{ serializeRelocationMap }, { createImageResolver, withLocation }, { pushBundle }, { writeFilesAtomic }] = await Promise.all([
         import('../cnab/index.js'),
         import('../ops/locations.js'),
         import('../ops/push.js'),
@@ -96,64 +96,66 @@ export function registerCommands(program: Command): void {
       ]);
       const { out, client } = await context(cmd);
       const bundle = await loadBundle(bundlePath, out, opts.strict);
-      const destination = await openLocation(opts.target, client, { create: true });
-      const layouts = await Promise.all((opts.imagesFrom as string[]).map(openImageLayout));
-      const result = await pushBundle(bundle, {
-        destination,
-        resolver: createImageResolver(client, layouts),
-        autoUpdateBundle: opts.autoUpdateBundle,
-        concurrency: opts.concurrency,
-        attempts: client.transport.attempts,
-        referrers: opts.referrers,
-        signal: interrupted.signal,
-        onEvent: out.json ? undefined : out.progress(),
-        onFallback: (msg) => out.warn(msg),
-      });
-      for (const c of result.changes) {
-        out.note(`${c.path} (${c.image}): ${c.field} ${c.from === undefined ? 'filled in' : `updated from ${JSON.stringify(c.from)}`} as ${JSON.stringify(c.to)}`);
-      }
-      await writeFilesAtomic([
-        ...(opts.bundle ? [{ path: opts.bundle as string, data: result.bundleBytes }] : []),
-        ...(opts.relocationMap ? [{ path: opts.relocationMap as string, data: serializeRelocationMap(result.relocationMap) }] : []),
-      ]);
-      out.note(`pushed ${destination.display} (${result.stats.objectsCopied} copied, ${result.stats.mounts} mounted, ${result.stats.objectsSkipped} already there)`);
-      out.result(result.index.digest);
-      out.data({
-        target: destination.display,
-        digest: result.index.digest,
-        mediaType: result.index.mediaType,
-        size: result.index.size,
-        configMediaType: result.configMediaType,
-        relocationMap: result.relocationMap,
-        changes: result.changes,
-        stats: result.stats,
+      await withLocation(opts.target, client, { create: true }, async (destination) => {
+        const layouts = await Promise.all((opts.imagesFrom as string[]).map(openImageLayout));
+        const result = await pushBundle(bundle, {
+          destination,
+          resolver: createImageResolver(client, layouts),
+          autoUpdateBundle: opts.autoUpdateBundle,
+          concurrency: opts.concurrency,
+          attempts: client.transport.attempts,
+          referrers: opts.referrers,
+          signal: interrupted.signal,
+          onEvent: out.json ? undefined : out.progress(),
+          onFallback: (msg) => out.warn(msg),
+        });
+        for (const c of result.changes) {
+          out.note(`${c.path} (${c.image}): ${c.field} ${c.from === undefined ? 'filled in' : `updated from ${JSON.stringify(c.from)}`} as ${JSON.stringify(c.to)}`);
+        }
+        await writeFilesAtomic([
+          ...(opts.bundle ? [{ path: opts.bundle as string, data: result.bundleBytes }] : []),
+          ...(opts.relocationMap ? [{ path: opts.relocationMap as string, data: serializeRelocationMap(result.relocationMap) }] : []),
+        ]);
+        out.note(`pushed ${destination.display} (${result.stats.objectsCopied} copied, ${result.stats.mounts} mounted, ${result.stats.objectsSkipped} already there)`);
+        out.result(result.index.digest);
+        out.data({
+          target: destination.display,
+          digest: result.index.digest,
+          mediaType: result.index.mediaType,
+          size: result.index.size,
+          configMediaType: result.configMediaType,
+          relocationMap: result.relocationMap,
+          changes: result.changes,
+          stats: result.stats,
+        });
       });
     });
 
   program
     .command('pull')
     .description('fetch a bundle and its relocation map, verifying every byte')
-    .argument('<ref>', 'registry/repo:tag, registry/repo@digest or oci:DIR[:TAG]')
+    .argument('<ref>', 'registry/repo:tag, registry/repo@digest, oci:DIR[:TAG] or oci-archive:FILE[:TAG]')
     .option('--bundle <file>', 'where to write the bundle', 'pulled.json')
     .option('--relocation-map <file>', 'where to write the relocation map', 'relocation-map.json')
     .action(async (ref: string, opts, cmd: Command) => {
-      const [{ serializeRelocationMap }, { openLocation }, { pullBundle }, { writeFilesAtomic }] = await Promise.all([
+      const [{ serializeRelocationMap }, { withLocation }, { pullBundle }, { writeFilesAtomic }] = await Promise.all([
         import('../cnab/index.js'),
         import('../ops/locations.js'),
         import('../ops/pull.js'),
         import('../util/files.js'),
       ]);
       const { out, client } = await context(cmd);
-      const source = await openLocation(ref, client, { create: false });
-      const pulled = await pullBundle(source.target, source.digest ?? source.tag!, source.relocationName);
-      for (const f of pulled.unknownFields) out.warn(`${ref}: bundle has unknown field ${f}`);
-      await writeFilesAtomic([
-        { path: opts.bundle, data: pulled.bundleBytes },
-        { path: opts.relocationMap, data: serializeRelocationMap(pulled.relocationMap) },
-      ]);
-      out.note(`pulled ${pulled.bundle.name}@${pulled.bundle.version} from ${source.display} -> ${opts.bundle}, ${opts.relocationMap}`);
-      out.result(pulled.index.digest);
-      out.data({ source: source.display, digest: pulled.index.digest, bundle: opts.bundle, relocationMap: pulled.relocationMap });
+      await withLocation(ref, client, { create: false }, async (source) => {
+        const pulled = await pullBundle(source.target, source.digest ?? source.tag!, source.relocationName);
+        for (const f of pulled.unknownFields) out.warn(`${ref}: bundle has unknown field ${f}`);
+        await writeFilesAtomic([
+          { path: opts.bundle, data: pulled.bundleBytes },
+          { path: opts.relocationMap, data: serializeRelocationMap(pulled.relocationMap) },
+        ]);
+        out.note(`pulled ${pulled.bundle.name}@${pulled.bundle.version} from ${source.display} -> ${opts.bundle}, ${opts.relocationMap}`);
+        out.result(pulled.index.digest);
+        out.data({ source: source.display, digest: pulled.index.digest, bundle: opts.bundle, relocationMap: pulled.relocationMap });
+      });
     });
 
   program
@@ -189,45 +191,46 @@ export function registerCommands(program: Command): void {
   program
     .command('inspect')
     .description('show what a bundle index holds: bundle name and version, images and digests')
-    .argument('<ref>', 'registry/repo:tag, registry/repo@digest or oci:DIR[:TAG]')
+    .argument('<ref>', 'registry/repo:tag, registry/repo@digest, oci:DIR[:TAG] or oci-archive:FILE[:TAG]')
     .option('--referrers', 'also list what is attached to the bundle and each image: signatures, SBOMs, attestations', false)
     .action(async (ref: string, opts, cmd: Command) => {
-      const [{ openLocation }, { pullBundle }] = await Promise.all([import('../ops/locations.js'), import('../ops/pull.js')]);
+      const [{ withLocation }, { pullBundle }] = await Promise.all([import('../ops/locations.js'), import('../ops/pull.js')]);
       const { out, client } = await context(cmd);
-      const source = await openLocation(ref, client, { create: false });
-      const pulled = await pullBundle(source.target, source.digest ?? source.tag!, source.relocationName);
-      const manifests = pulled.indexDocument.manifests ?? [];
-      const attachments = opts.referrers ? await inspectAttachments(source, pulled) : undefined;
-      out.data({
-        reference: source.display,
-        digest: pulled.index.digest,
-        mediaType: pulled.index.mediaType,
-        bundle: { name: pulled.bundle.name, version: pulled.bundle.version, schemaVersion: pulled.bundle.schemaVersion },
-        config: pulled.config,
-        manifests,
-        relocationMap: pulled.relocationMap,
-        ...(attachments && { referrers: attachments }),
+      await withLocation(ref, client, { create: false }, async (source) => {
+        const pulled = await pullBundle(source.target, source.digest ?? source.tag!, source.relocationName);
+        const manifests = pulled.indexDocument.manifests ?? [];
+        const attachments = opts.referrers ? await inspectAttachments(source, pulled) : undefined;
+        out.data({
+          reference: source.display,
+          digest: pulled.index.digest,
+          mediaType: pulled.index.mediaType,
+          bundle: { name: pulled.bundle.name, version: pulled.bundle.version, schemaVersion: pulled.bundle.schemaVersion },
+          config: pulled.config,
+          manifests,
+          relocationMap: pulled.relocationMap,
+          ...(attachments && { referrers: attachments }),
+        });
+        out.result(`${source.display}  ${pulled.index.digest}`);
+        out.result(`bundle   ${pulled.bundle.name} ${pulled.bundle.version} (schema ${pulled.bundle.schemaVersion})`);
+        out.result(`config   ${pulled.config.mediaType} ${pulled.config.digest}`);
+        for (const m of manifests) {
+          const type = m.annotations?.['io.cnab.manifest.type'] ?? '?';
+          const name = m.annotations?.['io.cnab.component.name'];
+          out.result(`${type.padEnd(10)} ${m.digest}  ${m.mediaType}${name ? `  ${name}` : ''}`);
+        }
+        for (const [image, relocated] of Object.entries(pulled.relocationMap)) out.result(`image    ${image} -> ${relocated}`);
+        for (const a of attachments ?? []) {
+          out.result(`attached to ${a.what} ${a.digest}:${a.attached.length === 0 ? ' nothing' : ''}`);
+          const print = (list: AttachmentInfo[], depth: number): void => {
+            for (const item of list) {
+              const details = [item.tag, item.signer && `signer ${item.signer}`].filter(Boolean).join(', ');
+              out.result(`${'  '.repeat(depth)}${item.type}  ${item.digest}${details ? `  (${details})` : ''}`);
+              print(item.attached, depth + 1);
+            }
+          };
+          print(a.attached, 1);
+        }
       });
-      out.result(`${source.display}  ${pulled.index.digest}`);
-      out.result(`bundle   ${pulled.bundle.name} ${pulled.bundle.version} (schema ${pulled.bundle.schemaVersion})`);
-      out.result(`config   ${pulled.config.mediaType} ${pulled.config.digest}`);
-      for (const m of manifests) {
-        const type = m.annotations?.['io.cnab.manifest.type'] ?? '?';
-        const name = m.annotations?.['io.cnab.component.name'];
-        out.result(`${type.padEnd(10)} ${m.digest}  ${m.mediaType}${name ? `  ${name}` : ''}`);
-      }
-      for (const [image, relocated] of Object.entries(pulled.relocationMap)) out.result(`image    ${image} -> ${relocated}`);
-      for (const a of attachments ?? []) {
-        out.result(`attached to ${a.what} ${a.digest}:${a.attached.length === 0 ? ' nothing' : ''}`);
-        const print = (list: AttachmentInfo[], depth: number): void => {
-          for (const item of list) {
-            const details = [item.tag, item.signer && `signer ${item.signer}`].filter(Boolean).join(', ');
-            out.result(`${'  '.repeat(depth)}${item.type}  ${item.digest}${details ? `  (${details})` : ''}`);
-            print(item.attached, depth + 1);
-          }
-        };
-        print(a.attached, 1);
-      }
     });
 }
 

@@ -7,7 +7,7 @@ import { registerCommands } from './commands.js';
 import { registerRelocateCommands } from './relocate-commands.js';
 import { registerSigningCommands } from './signing-commands.js';
 import { redactSecrets } from './redact.js';
-import { cancelOnSignals, interruptedExitCode } from './interrupt.js';
+import { cancelOnSignals, interrupted, interruptedExitCode } from './interrupt.js';
 
 const program = new Command('cnab-oci')
   .description('Move CNAB bundles in and out of OCI registries, digest-identical to cnab-to-oci')
@@ -31,6 +31,14 @@ registerCnrCommands(program);
 program.hook('preAction', (_program, action) => {
   if (!(action.name() === 'serve' && action.parent?.name() === 'cnr')) cancelOnSignals();
 });
+
+// A reader that went away (`| head`) is not an error of ours: stop quietly, as Unix tools do.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') interrupted.abort();
+    else throw err;
+  });
+}
 
 try {
   await program.parseAsync(process.argv);

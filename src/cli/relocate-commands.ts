@@ -1,9 +1,7 @@
 import { dirname } from 'node:path';
 import { Option, type Command } from 'commander';
 import { InputError } from '../oci/errors.js';
-import type { TransferLocation, TransferLocationOptions } from '../ops/archive-location.js';
 import type { PlatformSpec } from '../oci/platform.js';
-import type { RegistryClient } from '../registry/client.js';
 import type { CopyStats } from '../transfer/copy.js';
 import { context, positiveInt } from './commands.js';
 import { interrupted } from './interrupt.js';
@@ -24,13 +22,13 @@ export function registerRelocateCommands(program: Command): void {
     .addOption(new Option('--concurrency <n>', 'transfers at once').argParser(positiveInt).default(8))
     .option('--no-referrers', 'leave signatures, SBOMs and attestations (OCI referrers, cosign tags) behind')
     .action(async (srcArg: string, dstArg: string, opts, cmd: Command) => {
-      const [{ serializeRelocationMap }, { copyBundle }, { writeFileAtomic }] = await Promise.all([import('../cnab/index.js'), import('../ops/copy.js'), import('../util/files.js')]);
+      const [{ serializeRelocationMap }, { copyBundle }, { writeFileAtomic }, { withLocation }] = await Promise.all([import('../cnab/index.js'), import('../ops/copy.js'), import('../util/files.js'), import('../ops/locations.js')]);
       const { out, client } = await context(cmd);
       if (opts.relocationMap) await checkWritableDir(opts.relocationMap);
       await withLocation(srcArg, client, { create: false }, async (src) => {
         await withLocation(dstArg, client, { create: true, defaultTag: false }, async (dst) => {
           const progress = await startProgress(out);
-          const result = await copyBundle(src.location, dst.location, {
+          const result = await copyBundle(src, dst, {
             platforms: opts.platform as PlatformSpec[],
             preserveTags: opts.preserveTags,
             concurrency: opts.concurrency,
@@ -41,16 +39,16 @@ export function registerRelocateCommands(program: Command): void {
           }).finally(() => progress?.finish());
           await dst.finish();
           if (opts.relocationMap) await writeFileAtomic(opts.relocationMap, serializeRelocationMap(result.relocationMap));
-          const destination = `${dst.location.relocationName}:${result.tag}`;
+          const destination = `${dst.relocationName}:${result.tag}`;
           for (const f of result.filtered) out.note(`${f.path} (${f.image}): kept ${f.platforms.join(', ')}: ${f.from.digest} -> ${f.to.digest}`);
-          for (const t of result.tags) out.note(`tagged ${dst.location.relocationName}:${t}`);
+          for (const t of result.tags) out.note(`tagged ${dst.relocationName}:${t}`);
           for (const d of result.detached) {
             out.warn(`${d.what}: the new index ${d.to.digest} has no signature of its own; the ${d.count} signature(s) or attachment(s) of ${d.from.digest} do not apply to it`);
           }
-          out.note(`copied ${src.location.display} -> ${destination}: ${summary(result.stats, result.durationMs)}`);
+          out.note(`copied ${src.display} -> ${destination}: ${summary(result.stats, result.durationMs)}`);
           out.result(result.index.digest);
           out.data({
-            source: src.location.display,
+            source: src.display,
             destination,
             digest: result.index.digest,
             mediaType: result.index.mediaType,
@@ -74,12 +72,12 @@ export function registerRelocateCommands(program: Command): void {
     .addOption(new Option('--concurrency <n>', 'transfers at once').argParser(positiveInt).default(8))
     .option('--no-referrers', 'leave signatures, SBOMs and attestations (OCI referrers, cosign tags) behind')
     .action(async (ref: string, file: string, opts, cmd: Command) => {
-      const [{ stat }, { archiveBundle }] = await Promise.all([import('node:fs/promises'), import('../ops/archive.js')]);
+      const [{ stat }, { archiveBundle }, { withLocation }] = await Promise.all([import('node:fs/promises'), import('../ops/archive.js'), import('../ops/locations.js')]);
       const { out, client } = await context(cmd);
       await checkWritableDir(file);
       await withLocation(ref, client, { create: false }, async (src) => {
         const progress = await startProgress(out);
-        const result = await archiveBundle(src.location, file, {
+        const result = await archiveBundle(src, file, {
           concurrency: opts.concurrency,
           attempts: client.transport.attempts,
           referrers: opts.referrers,
@@ -87,10 +85,10 @@ export function registerRelocateCommands(program: Command): void {
           onEvent: progress?.onEvent.bind(progress),
         }).finally(() => progress?.finish());
         const size = (await stat(file)).size;
-        out.note(`archived ${src.location.display} -> ${file} (${result.images.length} images, ${formatBytes(size)}): ${summary(result.stats, result.durationMs)}`);
+        out.note(`archived ${src.display} -> ${file} (${result.images.length} images, ${formatBytes(size)}): ${summary(result.stats, result.durationMs)}`);
         out.result(result.index.digest);
         out.data({
-          source: src.location.display,
+          source: src.display,
           file,
           fileSize: size,
           digest: result.index.digest,
@@ -111,12 +109,12 @@ export function registerRelocateCommands(program: Command): void {
     .addOption(new Option('--concurrency <n>', 'transfers at once').argParser(positiveInt).default(8))
     .option('--no-referrers', 'leave signatures, SBOMs and attestations (OCI referrers, cosign tags) behind')
     .action(async (file: string, opts, cmd: Command) => {
-      const [{ serializeRelocationMap }, { importBundle }, { writeFileAtomic }] = await Promise.all([import('../cnab/index.js'), import('../ops/archive.js'), import('../util/files.js')]);
+      const [{ serializeRelocationMap }, { importBundle }, { writeFileAtomic }, { withLocation }] = await Promise.all([import('../cnab/index.js'), import('../ops/archive.js'), import('../util/files.js'), import('../ops/locations.js')]);
       const { out, client } = await context(cmd);
       if (opts.relocationMap) await checkWritableDir(opts.relocationMap);
       await withLocation(opts.target, client, { create: true }, async (dst) => {
         const progress = await startProgress(out);
-        const result = await importBundle(file, dst.location, {
+        const result = await importBundle(file, dst, {
           concurrency: opts.concurrency,
           attempts: client.transport.attempts,
           referrers: opts.referrers,
@@ -128,11 +126,11 @@ export function registerRelocateCommands(program: Command): void {
         await dst.finish();
         if (opts.relocationMap) await writeFileAtomic(opts.relocationMap, serializeRelocationMap(result.relocationMap));
         for (const c of result.changes) out.note(`${c.path} (${c.image}): ${c.field} ${c.from === undefined ? 'filled in' : `updated from ${JSON.stringify(c.from)}`} as ${JSON.stringify(c.to)}`);
-        out.note(`imported ${file} -> ${dst.location.display} (${result.verifiedBlobs} blobs verified): ${summary(result.stats, result.durationMs)}`);
+        out.note(`imported ${file} -> ${dst.display} (${result.verifiedBlobs} blobs verified): ${summary(result.stats, result.durationMs)}`);
         out.result(result.index.digest);
         out.data({
           file,
-          target: dst.location.display,
+          target: dst.display,
           digest: result.index.digest,
           mediaType: result.index.mediaType,
           size: result.index.size,
@@ -145,22 +143,6 @@ export function registerRelocateCommands(program: Command): void {
     });
 }
 
-/**
- * Open a location, run `body`, and always remove the temporary files an archive needed; after a
- * failure, a layout directory created for this run goes too.
- */
-async function withLocation(input: string, client: RegistryClient, options: TransferLocationOptions, body: (loc: TransferLocation) => Promise<void>): Promise<void> {
-  const { openTransferLocation } = await import('../ops/archive-location.js');
-  const loc = await openTransferLocation(input, client, options);
-  try {
-    await body(loc);
-  } catch (err) {
-    await loc.abandon();
-    throw err;
-  } finally {
-    await loc.dispose();
-  }
-}
 
 
 async function startProgress(out: Output): Promise<Progress | undefined> {

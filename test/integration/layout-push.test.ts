@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { generateKeyPairSync } from 'node:crypto';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -35,6 +36,30 @@ describe('push and pull with OCI layouts', () => {
     expect(ls.split('\n')).toContain('hello');
     const { stdout: raw } = await run('skopeo', ['inspect', '--raw', `oci:${layout}:hello`]);
     expect(JSON.parse(raw).manifests).toHaveLength(4);
+  });
+
+  it('pushes into an oci-archive that skopeo reads, pulls and inspects it back, and leaves no temporary layout', async () => {
+    const tmp = await mkdtemp(join(work, 'tmp-'));
+    const env = { TMPDIR: tmp };
+    const archive = join(work, 'hello.tar');
+    const push = await runCli(['push', join(fixtures, 'bundle.json'), '--target', `oci-archive:${archive}:hello`, '--images-from', `oci:${join(fixtures, 'images')}`], { env });
+    expect(push.code, push.stderr).toBe(0);
+    const { stdout: raw } = await run('skopeo', ['inspect', '--raw', `oci-archive:${archive}:hello`]);
+    expect(JSON.parse(raw).manifests).toHaveLength(4);
+    const pull = await runCli(['pull', `oci-archive:${archive}:hello`, '--bundle', join(work, 'from-archive.json'), '--relocation-map', join(work, 'from-archive-map.json')], { env });
+    expect(pull.code, pull.stderr).toBe(0);
+    expect(pull.stdout.trim()).toBe(push.stdout.trim());
+    const inspect = await runCli(['inspect', `oci-archive:${archive}:hello`], { env });
+    expect(inspect.stdout).toContain(push.stdout.trim());
+    // An archive is not changed in place: signing it is refused, and the file stays as it was.
+    const before = await readFile(archive);
+    const key = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' });
+    await writeFile(join(work, 'archive.key'), key);
+    const sign = await runCli(['sign', `oci-archive:${archive}:hello`, '--key', join(work, 'archive.key')], { env });
+    expect(sign.code).toBe(2);
+    expect(sign.stderr).toMatch(/not changed in place/);
+    expect((await readFile(archive)).equals(before)).toBe(true);
+    expect(await readdir(tmp)).toEqual([]);
   });
 
   it('finds an image pinned by digest in --images-from', async () => {
