@@ -9,7 +9,7 @@ import { DigestMismatchError, isTransientError, throwIfAborted } from '../oci/er
 import { Limiter } from './limiter.js';
 import { successors } from './graph.js';
 import { streamBlob } from './stream-blob.js';
-import { discoverAttached, recordAttached } from './referrers.js';
+import { discoverAttached, recordAttached, TagIndex } from './referrers.js';
 
 /** What happened to one object during a copy. */
 export type CopyEvent =
@@ -102,6 +102,8 @@ export class CopySession {
   readonly limiter: Limiter;
   /** Small requests at once: HEAD, manifest GET/PUT, mount, blobs up to 1 MiB. */
   readonly requests: Limiter;
+  /** The sources' tag lists, read once, for finding what is attached to each manifest. */
+  readonly tags = new TagIndex();
   /** One promise per digest: each object is copied once, whoever asks first. */
   readonly inflight = new Map<string, Promise<void>>();
   constructor(
@@ -192,7 +194,7 @@ export async function copyGraph(src: ReadOnlyTarget, dst: Target, root: Descript
 
   /** What is attached to a manifest in the source, copied after it and recorded at the destination. */
   const copyAttached = async (subject: Descriptor): Promise<void> => {
-    const attached = await session.requests.run(() => discoverAttached(src, subject));
+    const attached = await session.requests.run(() => discoverAttached(src, subject, session.tags));
     if (attached.length === 0) return;
     attached.forEach((a) => found(a.descriptor));
     await Promise.all(attached.map((a) => copyNode(a.descriptor)));

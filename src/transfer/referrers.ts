@@ -55,15 +55,18 @@ export function isAttachedTag(tag: string): boolean {
  * API after clients wrote tag-schema indexes still holds those), then cosign's tags, one entry
  * each (two tags may name one manifest; each is recorded at the destination).
  */
-export async function discoverAttached(source: ReadOnlyTarget, subject: Descriptor): Promise<Attached[]> {
+export async function discoverAttached(source: ReadOnlyTarget, subject: Descriptor, tagIndex?: TagIndex): Promise<Attached[]> {
   const tag = referrersTag(subject.digest);
+  const known = await tagIndex?.of(source);
+  // With the repository's tag list at hand, only tags that exist are asked for.
+  const lookup = (name: string) => (known && !known.has(name) ? Promise.resolve(undefined) : resolveOptional(source, name));
   const [api, listed, tagged, cosign] = await Promise.all([
     hasReferrersApi(source) ? source.referrers(subject.digest) : undefined,
     hasListedReferrers(source) ? source.listedReferrers(subject.digest) : undefined,
-    resolveOptional(source, tag).then(async (index) => (index ? tagSchemaEntries(source, index) : [])),
+    lookup(tag).then(async (index) => (index ? tagSchemaEntries(source, index) : [])),
     Promise.all(COSIGN_SUFFIXES.map(async (suffix) => {
       const name = `${tag}.${suffix}`;
-      const found = await resolveOptional(source, name);
+      const found = await lookup(name);
       return found && isManifestLike(found.mediaType) ? { descriptor: found, tag: name } : undefined;
     })),
   ]);
@@ -76,6 +79,31 @@ export async function discoverAttached(source: ReadOnlyTarget, subject: Descript
   // A stable order: the same source gives the same destination index, whatever answered first.
   const byDigest = (a: Attached, b: Attached) => a.descriptor.digest.localeCompare(b.descriptor.digest);
   return [...[...referrers.values()].sort(byDigest), ...tags];
+}
+
+/** A store that can list its tags (a registry repository's tags/list). */
+interface TagLister {
+  tags(): Promise<string[]>;
+}
+
+/**
+ * The tags of each source, listed once for one operation (a copy), so that finding what is
+ * attached to each of its manifests costs no request when nothing is: one tags/list per
+ * repository instead of four lookups per manifest. A source that cannot list (or refuses to)
+ * is asked tag by tag.
+ */
+export class TagIndex {
+  private readonly lists = new Map<ReadOnlyTarget, Promise<Set<string> | undefined>>();
+
+  of(source: ReadOnlyTarget): Promise<Set<string> | undefined> {
+    let list = this.lists.get(source);
+    if (!list) {
+      const lister = source as ReadOnlyTarget & Partial<TagLister>;
+      list = typeof lister.tags === 'function' ? lister.tags().then((t) => new Set(t), () => undefined) : Promise.resolve(undefined);
+      this.lists.set(source, list);
+    }
+    return list;
+  }
 }
 
 async function resolveOptional(target: ReadOnlyTarget, reference: string): Promise<Descriptor | undefined> {
