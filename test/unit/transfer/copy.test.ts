@@ -5,6 +5,7 @@ import { MemoryTarget } from '../../../src/content/memory.js';
 import { digestOf } from '../../../src/oci/digest.js';
 import { MediaType } from '../../../src/oci/mediatypes.js';
 import type { Descriptor } from '../../../src/oci/schemas.js';
+import type { ReadOnlyTarget } from '../../../src/content/target.js';
 import { copyGraph, CopySession } from '../../../src/transfer/copy.js';
 import { AbortedError } from '../../../src/oci/errors.js';
 import { Limiter } from '../../../src/transfer/limiter.js';
@@ -152,5 +153,35 @@ describe('copyGraph', () => {
     expect(pushed).toHaveLength(1);
     expect(await dst.exists(root)).toBe(false);
     await expect(copyGraph(src, new MemoryTarget('x'), root, { signal: AbortSignal.abort() })).rejects.toBeInstanceOf(AbortedError);
+  });
+
+  it('finds nothing attached without asking for a tag its source does not list', async () => {
+    const src = new MemoryTarget('src');
+    const root = await image(src, [100]);
+    const asked: string[] = [];
+    let listed = 0;
+    // A source that lists its tags, as a registry repository does.
+    const resolve = (reference: string) => {
+      asked.push(reference);
+      return src.resolve(reference);
+    };
+    const source: ReadOnlyTarget & { tags(): Promise<string[]> } = {
+      location: 'src',
+      resolve,
+      fetch: (d) => src.fetch(d),
+      exists: (d) => src.exists(d),
+      tags: async () => {
+        listed++;
+        return ['v1'];
+      },
+    };
+    const stats = await copyGraph(source, new MemoryTarget('dst'), root, { referrers: true });
+    expect(stats.objectsCopied).toBe(3);
+    expect(listed).toBe(1);
+    expect(asked).toEqual([]);
+    // Without a tag list, each of the four attached tags is asked for.
+    const plain: ReadOnlyTarget = { location: 'src', resolve, fetch: (d) => src.fetch(d), exists: (d) => src.exists(d) };
+    await copyGraph(plain, new MemoryTarget('dst2'), root, { referrers: true });
+    expect(asked).toHaveLength(4);
   });
 });
