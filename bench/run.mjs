@@ -81,7 +81,7 @@ function cnabCopy(src, dst, opts = {}) {
 }
 
 function cnabPush(bundleFile, target, opts = {}) {
-  return run(process.execPath, [CLI, 'push', bundleFile, '--target', target, '--json'], opts);
+  return run(process.execPath, [CLI, 'push', bundleFile, '--target', target, '--json', ...(process.env.BENCH_PUSH_FLAGS ? process.env.BENCH_PUSH_FLAGS.split(' ') : [])], opts);
 }
 
 const skopeoCopy = (src, dst, opts) =>
