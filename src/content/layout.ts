@@ -13,6 +13,7 @@ import { type Digest, digestOf, isDigest, parseDigest, verifyingStream } from '.
 import { isManifestLike, MediaType } from '../oci/mediatypes.js';
 import { DigestMismatchError, InputError, NotFoundError } from '../oci/errors.js';
 import { writeFileAtomic } from '../util/files.js';
+import { parseJsonOrUndefined } from '../util/json.js';
 
 /** The annotation an OCI layout uses to name the manifests listed in index.json. */
 export const REF_NAME_ANNOTATION = 'org.opencontainers.image.ref.name';
@@ -121,8 +122,8 @@ export class OciLayout implements Target {
       let subject = this.subjects.get(listed.digest);
       if (subject === undefined) {
         const bytes = await this.fetchSmall(listed).catch(() => undefined);
-        const json = bytes && parseJsonObject(bytes);
-        const named = json?.subject as { digest?: unknown } | undefined;
+        const json = bytes && (parseJsonOrUndefined(bytes) as { subject?: { digest?: unknown } } | null | undefined);
+        const named = json?.subject;
         subject = typeof named?.digest === 'string' ? named.digest : null;
         this.subjects.set(listed.digest, subject);
       }
@@ -289,15 +290,6 @@ export class OciLayout implements Target {
       if (indexQueues.get(key) === tail) indexQueues.delete(key);
     });
     return run;
-  }
-}
-
-function parseJsonObject(bytes: Uint8Array): Record<string, unknown> | undefined {
-  try {
-    const json: unknown = JSON.parse(Buffer.from(bytes).toString('utf8'));
-    return typeof json === 'object' && json !== null && !Array.isArray(json) ? (json as Record<string, unknown>) : undefined;
-  } catch {
-    return undefined;
   }
 }
 

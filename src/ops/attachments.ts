@@ -4,6 +4,7 @@ import { isImageManifest } from '../oci/mediatypes.js';
 import { ManifestSchema, type Descriptor } from '../oci/schemas.js';
 import { claimedSigner, isNotationSignature } from '../signing/notation.js';
 import { discoverAttached } from '../transfer/referrers.js';
+import { parseJsonOrUndefined } from '../util/json.js';
 
 /** One thing attached to a manifest, for listings (`inspect --referrers`). */
 export interface AttachmentInfo {
@@ -33,7 +34,7 @@ export async function listAttachments(target: ReadOnlyTarget, subject: Descripto
     const info: AttachmentInfo = { digest: descriptor.digest, mediaType: descriptor.mediaType, type: descriptor.artifactType ?? descriptor.mediaType, attached: [] };
     if (tag) info.tag = tag;
     if (isImageManifest(descriptor.mediaType)) {
-      const manifest = ManifestSchema.safeParse(parseJson(await fetchBytes(target, descriptor))).data;
+      const manifest = ManifestSchema.safeParse(parseJsonOrUndefined(await fetchBytes(target, descriptor))).data;
       if (manifest) {
         info.type = manifest.artifactType ?? manifest.config.mediaType;
         if (manifest.annotations) info.annotations = manifest.annotations;
@@ -46,12 +47,4 @@ export async function listAttachments(target: ReadOnlyTarget, subject: Descripto
     info.attached = await listAttachments(target, descriptor, depth + 1);
     return info;
   }));
-}
-
-function parseJson(bytes: Uint8Array): unknown {
-  try {
-    return JSON.parse(Buffer.from(bytes).toString('utf8'));
-  } catch {
-    return undefined;
-  }
 }

@@ -14,6 +14,7 @@ import { discoverAttached, recordAttached, type Attached } from '../transfer/ref
 import { locateImages } from '../cnab/images.js';
 import type { OpenedLocation } from './locations.js';
 import { pullBundle } from './pull.js';
+import { parseJsonOrUndefined } from '../util/json.js';
 
 /** What Porter signs (the bundle's index) and, on request, each of the bundle's images. */
 export interface SignedArtifact {
@@ -79,7 +80,8 @@ export async function signArtifacts(location: OpenedLocation, artifacts: SignedA
 
 /** The existing `.sig` manifest's descriptor when one of its layers is `payload` signed by `key`. */
 function signedBy(manifestBytes: Uint8Array, payload: Uint8Array, key: KeyObject): Descriptor | undefined {
-  const manifest = ManifestSchema.parse(JSON.parse(Buffer.from(manifestBytes).toString('utf8')));
+  // readSignatureTag has checked it is a manifest.
+  const manifest = ManifestSchema.parse(parseJsonOrUndefined(manifestBytes));
   const publicKey = createPublicKey(key);
   const digest = digestOf(payload);
   const found = (manifest.layers ?? []).some((l) => {
@@ -128,14 +130,6 @@ export async function verifyArtifacts(target: ReadOnlyTarget, artifacts: SignedA
 function isCosignSignature(attached: Attached, manifest: Manifest): boolean {
   if (attached.tag?.endsWith('.sig')) return true;
   return (manifest.layers ?? []).some((l) => l.mediaType === CosignMediaType.SimpleSigning || l.mediaType === CosignMediaType.SigstoreBundleV03);
-}
-
-function parseJsonOrUndefined(bytes: Uint8Array): unknown {
-  try {
-    return JSON.parse(Buffer.from(bytes).toString('utf8'));
-  } catch {
-    return undefined;
-  }
 }
 
 /** Some requested artifact has no valid signature. Exit status 1. */

@@ -100,10 +100,3 @@ export function contentType(res: Response): string | undefined {
   return header(res, 'content-type')?.split(';')[0]?.trim();
 }
 
-export function parseJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-}

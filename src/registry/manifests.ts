@@ -6,7 +6,8 @@ import { DigestMismatchError, InvalidContentError, InvalidDigestError, NotFoundE
 import { MANIFEST_ACCEPT, MediaType, isManifestLike } from '../oci/mediatypes.js';
 import { IndexSchema, type Descriptor } from '../oci/schemas.js';
 import { errorForResponse, RegistryError } from './errors.js';
-import { contentType, parseJson, type Endpoint } from './http.js';
+import { contentType, type Endpoint } from './http.js';
+import { parseJsonOrUndefined } from '../util/json.js';
 import { rereading, type RetryBudget } from './retry.js';
 import { header, type Response } from './transport.js';
 
@@ -107,7 +108,7 @@ export class ManifestStore {
     }
     if (res.statusCode !== 200) await this.http.fail(res, what);
     const text = Buffer.from(await readAll(res.body as unknown as Readable, MAX_MANIFEST_SIZE)).toString('utf8');
-    const parsed = IndexSchema.safeParse(parseJson(text));
+    const parsed = IndexSchema.safeParse(parseJsonOrUndefined(text));
     if (!parsed.success) throw new InvalidContentError(`${what}: the registry's answer is not an image index`);
     this.referrersApi = true;
     return parsed.data.manifests ?? [];

@@ -5,6 +5,7 @@ import { NotFoundError } from '../oci/errors.js';
 import { MediaType, isManifestLike } from '../oci/mediatypes.js';
 import { ManifestSchema, type Descriptor } from '../oci/schemas.js';
 import { parseManifestLike } from './graph.js';
+import { cosignTag } from '../signing/cosign.js';
 import { mergeSignatureTag } from '../signing/cosign-tags.js';
 
 /**
@@ -65,7 +66,7 @@ export async function discoverAttached(source: ReadOnlyTarget, subject: Descript
     hasListedReferrers(source) ? source.listedReferrers(subject.digest) : undefined,
     lookup(tag).then(async (index) => (index ? tagSchemaEntries(source, index) : [])),
     Promise.all(COSIGN_SUFFIXES.map(async (suffix) => {
-      const name = `${tag}.${suffix}`;
+      const name = cosignTag(subject.digest, suffix);
       const found = await lookup(name);
       return found && isManifestLike(found.mediaType) ? { descriptor: found, tag: name } : undefined;
     })),
