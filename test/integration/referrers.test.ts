@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -167,6 +167,10 @@ describe('signatures, SBOMs and attestations travel with bundles', () => {
     const file = join(work, 'signed.tgz');
     const arch = await runCli(['archive', bundleRef, file]);
     expect(arch.code, arch.stderr).toBe(0);
+    // The attached tags, written as their copies finish, still give the same bytes every time.
+    const again = join(work, 'signed-again.tgz');
+    expect((await runCli(['archive', bundleRef, again])).code).toBe(0);
+    expect((await readFile(again)).equals(await readFile(file))).toBe(true);
     const imp = await runCli(['--json', 'import', file, '--target', `${b.host}/imported/signed:1.0.0`]);
     expect(imp.code, imp.stderr).toBe(0);
     expect(JSON.parse(imp.stdout).digest).toBe(bundleIndex.digest);
