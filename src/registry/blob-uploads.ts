@@ -7,24 +7,28 @@ import type { Descriptor } from '../oci/schemas.js';
 import { MAX_BUFFERED_BLOB, type BlobReads } from './blob-reads.js';
 import { AuthError, ConnectionError, errorForResponse, RegistryError } from './errors.js';
 import type { Endpoint } from './http.js';
+import { ReplayWindow } from './replay-window.js';
 import type { RetryBudget } from './retry.js';
 import { header, type Response } from './transport.js';
 
 /**
- * Writing blobs: monolithic (in memory, restartable), streamed (one PUT), or chunked (PATCHes
- * that resume where the registry says it is); cross-repository mounts; upload sessions
+ * Writing blobs: monolithic (in memory, restartable), streamed (one PUT), or resumable
+ * (streamed PATCHes that go on where the registry says it is); cross-repository mounts; upload sessions
  * cancelled when the registry opened one we do not use. One upload spends one retry budget (see
  * retry.ts): its restarts, chunk retries, and the transport's retries of all its requests.
  */
+/** What an interrupted PATCH can go on from without reading the source again (see ReplayWindow). */
+export const RESUME_WINDOW = 8 * 1024 * 1024;
+
 export class BlobUploads {
   constructor(private readonly http: Endpoint, private readonly reads: BlobReads) {}
 
   /**
    * Upload a blob. Blobs up to min(chunkThreshold, 4 MiB) are held in memory (verified first)
    * and sent monolithically, so a failed upload starts again from POST; larger ones up to
-   * chunkThreshold are streamed in one PUT, larger still in chunks that resume where the
-   * registry says it is. Before giving up, the registry is
-   * asked whether it has the blob after all (a commit whose answer was lost).
+   * chunkThreshold are streamed in one PUT, larger still in streamed PATCHes that resume where
+   * the registry says it is. Before giving up, the registry is asked whether it has the blob
+   * after all (a commit whose answer was lost).
    */
   async upload(desc: Descriptor, content: Readable | Uint8Array, budget: RetryBudget): Promise<void> {
     const what = this.http.describe(desc.digest);
@@ -43,7 +47,7 @@ export class BlobUploads {
       try {
         if (data && data.length <= chunkThreshold) await this.uploadMonolithic(desc, data, what, budget);
         else if (!data && desc.size <= chunkThreshold) await this.uploadStreamed(desc, content as Readable, what, budget);
-        else await this.uploadChunked(desc, data ? Readable.from([Buffer.from(data)]) : (content as Readable), what, budget);
+        else await this.uploadChunked(desc, data ? Readable.from([Buffer.from(data.buffer, data.byteOffset, data.byteLength)]) : (content as Readable), what, budget);
         return;
       } catch (err) {
         if (!data) (content as Readable).destroy();
@@ -139,42 +143,44 @@ export class BlobUploads {
   }
 
   /**
-   * Large blobs: PATCH chunks with Content-Range, then PUT ?digest=. One chunk is held in memory
-   * at a time. When a PATCH fails, the registry is asked how much it has (GET on the upload
-   * location, `Range: 0-N`) and the chunk goes on from there. When the registry has dropped the
-   * session (distribution does when a chunk arrived in part, or when its answer was lost: the
-   * location we hold is then stale and distribution cancels the upload on seeing it), the error
-   * is transient and the blob starts again from a fresh read of its source.
+   * Large blobs: the body streamed in PATCHes of up to `chunkSize` bytes (by default one for the
+   * whole blob, as fast as a streamed PUT), with Content-Range, then PUT ?digest=. Nothing is held
+   * but the last RESUME_WINDOW bytes sent. When a PATCH fails, the registry is asked how much it
+   * has (GET on the upload location, `Range: 0-N`) and the body goes on from there. When the
+   * registry has dropped the session, or holds less than the window can give again, the error is
+   * transient and the blob starts again from a fresh read of its source. (distribution drops a
+   * session whose PATCH arrived in part, or whose answer was lost: the location we hold is then
+   * stale, and distribution cancels the upload on seeing it. Registries that keep what arrived,
+   * as the distribution spec describes, resume.)
    */
   private async uploadChunked(desc: Descriptor, content: Readable, what: string, budget: RetryBudget): Promise<void> {
     let location = await this.startUpload(what, budget);
-    const verified = verifyingStream(desc, what);
-    pipeline(content, verified, () => {});
-    let offset = 0;
-    // Iterating the verifier: a digest or size mismatch throws here, before the commit.
-    for await (const chunk of chunksOf(verified, this.http.session.chunkSize)) {
-      location = await this.sendChunk(location, chunk, offset, what, budget);
-      offset += chunk.length;
+    const source = new ReplayWindow(content, RESUME_WINDOW);
+    for (let offset = 0; offset < desc.size; ) {
+      const end = Math.min(desc.size, offset + this.http.session.chunkSize);
+      location = await this.sendRange(location, source, { start: offset, end }, desc, budget);
+      offset = end;
     }
+    if (!(await source.expectEnd())) throw new DigestMismatchError(what, desc.digest, `more than ${desc.size} bytes`);
     const url = new URL(location);
     url.searchParams.set('digest', desc.digest);
     const res = await this.http.call(url.toString(), { method: 'PUT', access: 'push', headers: { 'content-length': '0' }, budget });
     await expectCommitted(res, what);
   }
 
-  private async sendChunk(location: URL, chunk: Buffer, offset: number, what: string, budget: RetryBudget): Promise<URL> {
+  /** PATCH bytes [start, end) of the blob, resuming where the registry says it is after a failure; returns the next location. */
+  private async sendRange(location: URL, source: ReplayWindow, { start, end }: { start: number; end: number }, desc: Descriptor, budget: RetryBudget): Promise<URL> {
     const transport = this.http.transport;
-    let sent = 0;
-    for (;;) {
-      const body = chunk.subarray(sent);
-      const first = offset + sent;
+    const what = this.http.describe(desc.digest);
+    for (let from = start; ; ) {
+      await source.idle();
       let failure: unknown;
       try {
         const res = await this.http.call(location.toString(), {
           method: 'PATCH',
           access: 'push',
-          headers: { 'content-type': 'application/octet-stream', 'content-range': `${first}-${offset + chunk.length - 1}`, 'content-length': String(body.length) },
-          body,
+          headers: { 'content-type': 'application/octet-stream', 'content-range': `${from}-${end - 1}`, 'content-length': String(end - from) },
+          body: Readable.from(source.range(from, end), { objectMode: false }),
           // The registry may have taken part of it: ask, rather than send the same bytes twice.
           replayable: false,
           budget,
@@ -185,20 +191,23 @@ export class BlobUploads {
           if (!next) throw new RegistryError(`${what}: registry accepted a chunk without a Location`, res.statusCode);
           return new URL(next, location);
         }
-        failure = errorForResponse(`${what} (upload chunk at byte ${first})`, res.statusCode, await res.body.text().catch(() => ''), 'write');
+        failure = errorForResponse(`${what} (upload chunk at byte ${from})`, res.statusCode, await res.body.text().catch(() => ''), 'write');
       } catch (err) {
         failure = err;
       }
+      await source.idle();
+      if (source.sourceError) throw source.sourceError;
+      if (source.exhausted) throw new DigestMismatchError(what, desc.digest, `${source.end} bytes, expected ${desc.size}`);
       const retry = isTransientError(failure) ? budget.take() : undefined;
       if (retry === undefined) throw failure;
-      const status = await this.uploadStatus(location, offset, budget);
-      if (!status || status.received < offset || status.received > offset + chunk.length) {
-        throw new ConnectionError(`${what}: upload session lost after a failed chunk at byte ${first} (${(failure as Error).message})`, { cause: failure });
+      const status = await this.uploadStatus(location, from, budget);
+      if (!status || status.received < Math.max(start, source.start) || status.received > end) {
+        throw new ConnectionError(`${what}: upload session lost after a failed chunk at byte ${from} (${(failure as Error).message})`, { cause: failure });
       }
-      transport.log(`${what}: chunk at byte ${first} failed (${(failure as Error).message}); registry has ${status.received} bytes, resuming there (retry ${retry}/${budget.limit})`);
-      sent = status.received - offset;
+      transport.log(`${what}: chunk at byte ${from} failed (${(failure as Error).message}); registry has ${status.received} bytes, resuming there (retry ${retry}/${budget.limit})`);
+      from = status.received;
       location = status.location;
-      if (sent === chunk.length) return location;
+      if (from === end) return location;
     }
   }
 
@@ -248,21 +257,4 @@ async function expectCommitted(res: Response, what: string): Promise<void> {
 function isUploadGone(err: unknown): boolean {
   if (!(err instanceof RegistryError)) return false;
   return err.status === 404 || err.status === 416 || err.codes.includes('BLOB_UPLOAD_UNKNOWN') || err.codes.includes('BLOB_UPLOAD_INVALID');
-}
-
-/** Regroup a stream into buffers of `size` bytes (the last may be shorter). */
-async function* chunksOf(stream: AsyncIterable<Buffer>, size: number): AsyncGenerator<Buffer> {
-  let parts: Buffer[] = [];
-  let held = 0;
-  for await (const data of stream) {
-    parts.push(data);
-    held += data.length;
-    while (held >= size) {
-      const all = Buffer.concat(parts, held);
-      yield all.subarray(0, size);
-      parts = [all.subarray(size)];
-      held -= size;
-    }
-  }
-  if (held > 0) yield Buffer.concat(parts, held);
 }

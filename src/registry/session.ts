@@ -17,6 +17,6 @@ export interface RegistrySession {
   readonly auth: SessionAuth;
   /** Blobs larger than this (bytes) are uploaded in chunks that can resume. */
   readonly chunkThreshold: number;
-  /** Size of one upload chunk (PATCH). */
+  /** The most bytes one PATCH carries (Infinity: one PATCH per blob). */
   readonly chunkSize: number;
 }

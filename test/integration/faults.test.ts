@@ -123,6 +123,50 @@ describe('resumable transfers through a fault-injecting proxy', () => {
     await client.close();
   });
 
+  it('streams a large blob in one PATCH and, after a reset, goes on from the registry\'s offset without reading the source again', async () => {
+    const client = proxied({ chunkThreshold: 1024 });
+    const repo = client.repository(parseReference(`${proxy.host}/faults/one-patch`));
+    // Over the 4 MiB that chunks were before: one PATCH now carries all of it.
+    const big = blob(randomBytes(5_000_000), 'application/octet-stream');
+    proxy.setPlan({ rules: [{ match: patchAt(0), kind: 'reset', phase: 'request', times: 1 }] });
+    const from = proxy.log.length;
+    // A stream can be read once: a new start of the upload would have nothing to send.
+    await repo.push(big.desc, Readable.from([Buffer.from(big.data)]));
+    const log = proxy.log.slice(from);
+    expect(log.filter((e) => e.method === 'POST')).toHaveLength(1);
+    expect(log.filter((e) => e.method === 'PATCH').map((e) => e.contentRange)).toEqual(['0-4999999', '0-4999999']);
+    expect(log.filter((e) => e.method === 'GET' && e.url.includes('/blobs/uploads/'))).toHaveLength(1);
+    const back = await readAll(await direct.repository(parseReference(`${registry.host}/faults/one-patch`)).fetch(big.desc), 6_000_000);
+    expect(digestOf(back)).toBe(big.desc.digest);
+    await client.close();
+  });
+
+  it('starts a resumable upload again when the PATCH reached the registry in part (distribution then drops the session)', async () => {
+    const client = proxied({ chunkThreshold: 1024 });
+    const repo = client.repository(parseReference(`${proxy.host}/faults/half-patch`));
+    const big = blob(randomBytes(100_000), 'application/octet-stream');
+    proxy.setPlan({ rules: [{ match: patchAt(0), kind: 'truncate', phase: 'request', times: 1 }] });
+    const truncated = proxy.counts['request:truncate'] ?? 0;
+    const from = proxy.log.length;
+    await repo.push(big.desc, big.data);
+    expect(proxy.counts['request:truncate']).toBe(truncated + 1);
+    const log = proxy.log.slice(from);
+    expect(log.filter((e) => e.method === 'POST')).toHaveLength(2);
+    expect(await direct.repository(parseReference(`${registry.host}/faults/half-patch`)).exists(big.desc)).toBe(true);
+    await client.close();
+  });
+
+  it('refuses a resumable upload whose source has more or fewer bytes than its descriptor, and commits nothing', async () => {
+    const client = proxied({ chunkThreshold: 1024 });
+    const repo = client.repository(parseReference(`${proxy.host}/faults/wrong-size`));
+    const big = blob(randomBytes(50_000), 'application/octet-stream');
+    proxy.setPlan({ rules: [] });
+    await expect(repo.push(big.desc, Readable.from([Buffer.from(big.data), Buffer.from('x')]))).rejects.toThrow(/digest mismatch.*more than 50000 bytes/);
+    await expect(repo.push(big.desc, Readable.from([Buffer.from(big.data).subarray(0, 40_000)]))).rejects.toThrow(/digest mismatch.*40000 bytes, expected 50000/);
+    expect(await direct.repository(parseReference(`${registry.host}/faults/wrong-size`)).exists(big.desc)).toBe(false);
+    await client.close();
+  });
+
   it('honours Retry-After, backs off after a 503, and never retries a 4xx that cannot change', async () => {
     const repo = direct.repository(parseReference(`${registry.host}/faults/retry`));
     const b = blob(randomBytes(100), 'application/octet-stream');
