@@ -8,8 +8,8 @@ import {
   dockerCredentialStore,
   eraseDockerCredential,
   saveDockerCredential,
-  type HelperRunner,
 } from '../../../src/registry/credentials.js';
+import type { HelperRunner } from '../../../src/registry/credential-helpers.js';
 
 const b64 = (s: string) => Buffer.from(s).toString('base64');
 const HUB_NAMES = ['docker.io', 'index.docker.io', 'registry-1.docker.io', 'https://index.docker.io/v1/'];
