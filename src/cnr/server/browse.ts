@@ -3,7 +3,8 @@ import { parsePackageName } from '../model/names.js';
 import type { CnrStore } from '../store/store.js';
 import { CnrError } from '../model/errors.js';
 import { sendError, toCnrError } from './errors.js';
-import { PAGE_CSP, renderError, renderIndex, renderNotFound, renderPackage } from './html.js';
+import { PAGE_CSP } from './html-frame.js';
+import { renderError, renderIndex, renderNotFound, renderPackage } from './html.js';
 
 export interface BrowseOptions {
   store: CnrStore;

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { ListEntry, PackageRecord, ReleaseRecord } from '../../../src/cnr/model/views.js';
 import { formatBytes } from '../../../src/util/bytes.js';
-import { discoveryMeta, escapeHtml, filterEntries, renderError, renderIndex, renderNotFound, renderPackage } from '../../../src/cnr/server/html.js';
+import { filterEntries, renderError, renderIndex, renderNotFound, renderPackage } from '../../../src/cnr/server/html.js';
+import { discoveryMeta, escapeHtml } from '../../../src/cnr/server/html-parts.js';
 
 const HOST = 'cnr.example:5000';
 const DIGEST = '72ed15c9a5961d5a6a3b6d8a2b1bd0ef72ed15c9a5961d5a6a3b6d8a2b1bd0ef';
