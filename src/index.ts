@@ -47,7 +47,7 @@ export { RegistryError, AuthError, ManifestRejectedError, ConnectionError } from
 export { copyGraph, CopySession, type CopyEvent, type CopyOptions, type CopyStats } from './transfer/copy.js';
 export { fixupBundle, type FixupOptions, type FixupResult, type FieldChange, type ImageResolver } from './transfer/fixup.js';
 export { pushBundle, type PushOptions, type PushResult } from './ops/push.js';
-export { pullBundle, type PulledBundle } from './ops/pull.js';
+export { pullBundle, type BundleSource, type PullOptions, type PulledBundle } from './ops/pull.js';
 export { convertOffline, writeConverted } from './ops/convert.js';
 export { openLocation, withLocation, createImageResolver, type OpenedLocation, type LocationOptions } from './ops/locations.js';
 export { copyBundle, type CopyBundleOptions, type CopyBundleResult, type DetachedAttachments, type FilteredImage } from './ops/copy.js';

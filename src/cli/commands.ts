@@ -146,7 +146,7 @@ export function registerCommands(program: Command): void {
       ]);
       const { out, client } = await context(cmd);
       await withLocation(ref, client, { create: false }, async (source) => {
-        const pulled = await pullBundle(source.target, source.digest ?? source.tag!, source.relocationName);
+        const pulled = await pullBundle(source);
         for (const f of pulled.unknownFields) out.warn(`${ref}: bundle has unknown field ${f}`);
         await writeFilesAtomic([
           { path: opts.bundle, data: pulled.bundleBytes },
@@ -197,7 +197,7 @@ export function registerCommands(program: Command): void {
       const [{ withLocation }, { pullBundle }] = await Promise.all([import('../ops/locations.js'), import('../ops/pull.js')]);
       const { out, client } = await context(cmd);
       await withLocation(ref, client, { create: false }, async (source) => {
-        const pulled = await pullBundle(source.target, source.digest ?? source.tag!, source.relocationName);
+        const pulled = await pullBundle(source);
         const manifests = pulled.indexDocument.manifests ?? [];
         const attachments = opts.referrers ? await inspectAttachments(source, pulled) : undefined;
         out.data({

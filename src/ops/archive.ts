@@ -67,7 +67,7 @@ export interface ArchiveResult {
  */
 export async function archiveBundle(source: OpenedLocation, file: string, options: ArchiveOptions = {}): Promise<ArchiveResult> {
   const started = performance.now();
-  const pulled = await pullBundle(source.target, source.digest ?? source.tag!, source.relocationName);
+  const pulled = await pullBundle(source, { signal: options.signal });
   const located = locateImages(pulled.bundle, pulled.indexDocument);
   const work = await makeTemporaryDir('cnab-oci-thick-');
   try {

@@ -86,7 +86,7 @@ export async function copyBundle(src: OpenedLocation, dst: OpenedLocation, optio
   if (dst.digest) throw new InputError(`${dst.display}: copy needs a destination tag (or none, to keep the source's), not a digest`);
   const tag = dst.tag ?? src.tag;
   if (!tag) throw new InputError(`${dst.display}: the source ${src.display} is named by digest; give the destination a tag`);
-  const pulled = await pullBundle(src.target, src.digest ?? src.tag!, src.relocationName);
+  const pulled = await pullBundle(src, { signal: options.signal });
   const located = locateImages(pulled.bundle, pulled.indexDocument);
   const session = new CopySession(options.concurrency, options.attempts);
   const emit = options.onEvent ?? (() => {});

@@ -2,7 +2,7 @@ import type { ReadOnlyTarget } from '../content/target.js';
 import { fetchBytes } from '../content/read.js';
 import type { Descriptor, Index, Manifest } from '../oci/schemas.js';
 import { isIndex } from '../oci/mediatypes.js';
-import { CnabOciError, InvalidContentError } from '../oci/errors.js';
+import { CnabOciError, InputError, InvalidContentError, throwIfAborted } from '../oci/errors.js';
 import { parseManifestLike } from '../transfer/graph.js';
 import { findConfigDescriptor, parseBundle, relocationMapFromIndex, type Bundle } from '../cnab/index.js';
 import type { Reference } from '../oci/reference.js';
@@ -20,19 +20,37 @@ export interface PulledBundle {
   relocationMap: Record<string, string>;
 }
 
+/** Where a bundle is read from: an OpenedLocation (see ops/locations.ts) is one. */
+export interface BundleSource {
+  target: ReadOnlyTarget;
+  /** The tag to read, when no digest is given. */
+  tag?: string;
+  digest?: string;
+  /** The repository name relocation values are written with (`registry/repo`, `oci:DIR`). */
+  relocationName: Reference | string;
+}
+
+export interface PullOptions {
+  signal?: AbortSignal;
+}
+
 /**
  * Read a bundle back: index -> config manifest -> config blob, every byte verified against its
  * digest on the way (cnab-to-oci's pull does not verify), then the bundle is validated.
- * `repository` is the name relocation values are written with.
  */
-export async function pullBundle(source: ReadOnlyTarget, reference: string, repository: Reference | string): Promise<PulledBundle> {
-  const index = await source.resolve(reference);
+export async function pullBundle(from: BundleSource, options: PullOptions = {}): Promise<PulledBundle> {
+  const { target: source, relocationName: repository } = from;
+  const reference = from.digest ?? from.tag;
+  if (!reference) throw new InputError(`${source.location}: no tag or digest to read the bundle from`);
   const what = `${source.location}:${reference}`;
+  throwIfAborted(options.signal, `pull of ${what}`);
+  const index = await source.resolve(reference);
   if (!isIndex(index.mediaType)) {
     throw new InvalidContentError(`${what}: is a ${index.mediaType}, not a CNAB bundle index`);
   }
   const indexDocument = parseManifestLike(await fetchBytes(source, index), index, what) as Index;
   const configManifest = remote(what, () => findConfigDescriptor(indexDocument));
+  throwIfAborted(options.signal, `pull of ${what}`);
   const manifest = parseManifestLike(await fetchBytes(source, configManifest), configManifest, `${what} config manifest`) as Manifest;
   const bundleBytes = await fetchBytes(source, manifest.config);
   // A bad bundle in a registry is bad remote content (exit 1), not bad input from the user.

@@ -25,7 +25,7 @@ export interface SignedArtifact {
 
 /** The bundle's index, then (with `images`) every image of the bundle as its index lists it. */
 export async function bundleArtifacts(location: OpenedLocation, images: boolean): Promise<SignedArtifact[]> {
-  const pulled = await pullBundle(location.target, location.digest ?? location.tag!, location.relocationName);
+  const pulled = await pullBundle(location);
   const artifacts: SignedArtifact[] = [{ what: 'bundle', descriptor: pulled.index }];
   if (images) for (const img of locateImages(pulled.bundle, pulled.indexDocument)) artifacts.push({ what: img.image.image, descriptor: img.descriptor });
   return artifacts;

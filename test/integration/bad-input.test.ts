@@ -143,8 +143,6 @@ describe('bad input corpus', () => {
   }, 120_000);
 
   it('refuses hostile archives, naming the entry, and writes nothing', async () => {
-    const help = await runCli(['import', '--help']);
-    if (help.code !== 0) return; // `cnab-oci import` is not part of this build
     for (const c of ARCHIVE_CASES) {
       const file = join(work, `${c.name}.tgz`);
       await writeArchive(file, c);

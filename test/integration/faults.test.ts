@@ -49,7 +49,7 @@ async function pushAndPull(client: RegistryClient, registryHost: string, name: s
   // A fault must never be mistaken for a registry refusing a media type.
   expect(fallbacks).toEqual([]);
   const source = await openLocation(`${registryHost}/rounds/${name}:${tag}`, client, { create: false });
-  const pulled = await pullBundle(source.target, tag, source.relocationName);
+  const pulled = await pullBundle(source);
   return { pushed, pulled };
 }
 
