@@ -1,23 +1,12 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { rootCertificates } from 'node:tls';
 import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createRequire } from 'node:module';
-import type { Agent as UndiciAgent, Dispatcher, EnvHttpProxyAgent as UndiciEnvHttpProxyAgent } from 'undici';
+import type { Dispatcher } from 'undici';
 import { isLoopbackHost, registryApiHost } from '../oci/reference.js';
 import { AbortedError } from '../oci/errors.js';
+import { Dispatchers, undiciRequest } from './dispatchers.js';
 import { ConnectionError } from './errors.js';
 import { redirectHeaders } from './origins.js';
 import { RetryBudget } from './retry.js';
-
-// undici's index loads all it has (fetch, WebSocket, caches, mocks): ~0.1 s of every start-up
-// (bench/). The agent and the request API used here, loaded on their own, cost a third of that.
-const require = createRequire(import.meta.url);
-const Agent = require('undici/lib/dispatcher/agent.js') as typeof UndiciAgent;
-const undiciRequest = (require('undici/lib/api/index.js') as { request: (this: Dispatcher, opts: Dispatcher.RequestOptions) => Promise<Dispatcher.ResponseData> }).request;
-// Proxies need all of undici (its CONNECT tunnels use API methods the index mixes in): loaded only then.
-const envHttpProxyAgent = () => (require('undici') as { EnvHttpProxyAgent: typeof UndiciEnvHttpProxyAgent }).EnvHttpProxyAgent;
 
 export type Scheme = 'https' | 'http';
 
@@ -98,7 +87,7 @@ const MAX_BACKOFF_MS = 10_000;
  */
 export class Transport {
   private readonly schemes = new Map<string, Promise<Scheme>>();
-  private readonly dispatchers = new Map<string, Dispatcher>();
+  private readonly dispatchers: Dispatchers;
   private readonly insecure: Set<string>;
   readonly attempts: number;
   readonly maxRetryTime: number;
@@ -106,6 +95,7 @@ export class Transport {
 
   constructor(private readonly options: TransportOptions = {}) {
     this.insecure = new Set(options.insecureRegistries ?? []);
+    this.dispatchers = new Dispatchers(options, (host) => this.isInsecure(host));
     this.attempts = Math.max(1, options.attempts ?? 4);
     this.maxRetryTime = Math.max(0, options.maxRetryTime ?? 60_000);
     this.retryDelay = Math.max(0, options.retryDelay ?? 200);
@@ -226,7 +216,7 @@ export class Transport {
     const u = new URL(url);
     const headers: Record<string, string> = { 'user-agent': this.options.userAgent ?? 'cnab-oci', ...opts.headers };
     try {
-      const res = await undiciRequest.call(this.dispatcherFor(u), {
+      const res = await undiciRequest.call(this.dispatchers.for(u), {
         origin: u.origin,
         path: `${u.pathname}${u.search}`,
         method: opts.method,
@@ -247,62 +237,13 @@ export class Transport {
     }
   }
 
-  private dispatcherFor(url: URL): Dispatcher {
-    if (this.options.dispatcher) return this.options.dispatcher;
-    const key = `${url.protocol}//${url.host}`;
-    let d = this.dispatchers.get(key);
-    if (!d) {
-      const tls = url.protocol === 'https:' ? this.tlsOptions(url.host) : {};
-      // EnvHttpProxyAgent honours HTTP_PROXY, HTTPS_PROXY and NO_PROXY; as in Go (so Docker),
-      // loopback is never proxied. Through a proxy, `requestTls` is what applies to the registry.
-      d = hasProxyEnv() && !isLoopbackHost(url.host)
-        // Plain-HTTP registries go as absolute-URI requests, as Go does (proxies often allow
-        // CONNECT to port 443 only); HTTPS ones through a CONNECT tunnel.
-        ? new (envHttpProxyAgent())({ connect: tls, requestTls: tls, proxyTunnel: false })
-        : new Agent({ connect: tls });
-      this.dispatchers.set(key, d);
-    }
-    return d;
-  }
-
-  /** TLS settings for a host: extra CAs, Docker's certs.d directory, verification for insecure hosts. */
-  private tlsOptions(host: string): { ca?: string[]; cert?: string; key?: string; rejectUnauthorized?: boolean } {
-    const ca = [...(this.options.ca ?? [])];
-    let cert: string | undefined;
-    let key: string | undefined;
-    const roots = [...(this.options.certsDir ? [this.options.certsDir] : []), ...(this.options.certsDirs ?? [])];
-    for (const root of new Set(roots)) {
-      const dir = join(root, host.replace(/:/g, process.platform === 'win32' ? '_' : ':'));
-      if (!existsSync(dir)) continue;
-      for (const f of readdirSync(dir).sort()) {
-        if (f.endsWith('.crt')) ca.push(readFileSync(join(dir, f), 'utf8'));
-        else if (f.endsWith('.cert') && !cert) {
-          cert = readFileSync(join(dir, f), 'utf8');
-          key = readFileSync(join(dir, f.replace(/\.cert$/, '.key')), 'utf8');
-        }
-      }
-    }
-    const opts: { ca?: string[]; cert?: string; key?: string; rejectUnauthorized?: boolean } = {};
-    // Node replaces its bundled roots when `ca` is set: keep them so public registries still verify.
-    if (ca.length > 0) opts.ca = [...rootCertificates, ...ca];
-    if (cert && key) Object.assign(opts, { cert, key });
-    if (this.isInsecure(host)) opts.rejectUnauthorized = false;
-    return opts;
-  }
-
   log(line: string): void {
     this.options.debug?.(line);
   }
 
-  async close(): Promise<void> {
-    await Promise.all([...this.dispatchers.values()].map((d) => d.close()));
-    this.dispatchers.clear();
+  close(): Promise<void> {
+    return this.dispatchers.close();
   }
-}
-
-function hasProxyEnv(): boolean {
-  const e = process.env;
-  return Boolean(e.HTTPS_PROXY || e.https_proxy || e.HTTP_PROXY || e.http_proxy);
 }
 
 export function header(res: Response, name: string): string | undefined {
