@@ -1,3 +1,4 @@
+// Over 300 lines because CnrStore's operations share its per-package write lock, its reader and withReleases; the parts that stand alone are in list.ts, reader.ts and tag-writes.ts.
 import { digestOf } from '../../oci/digest.js';
 import { channelNotFound, invalidUsage, packageExists, packageNotFound, releaseNotFound } from '../model/errors.js';
 import { blobFilename, channelTag, manifestMediaType, releaseTag, type PackageName } from '../model/names.js';
