@@ -1,7 +1,7 @@
 /**
  * cnab-oci, the library: everything the CLI does, as typed functions.
  *
- *   const client = new RegistryClient({ credentials: dockerCredentialStore() });
+ *   const client = dockerRegistryClient(); // Docker's credentials and TLS directories, as the CLI
  *   const destination = await openLocation('registry.example.com/acme/app:1.0.0', client, { create: true });
  *   const { bundle } = parseBundle(await readFile('bundle.json'), 'bundle.json');
  *   const result = await pushBundle(bundle, { destination, resolver: createImageResolver(client, []) });
@@ -25,6 +25,7 @@ export { fetchBytes, readAll, MAX_MANIFEST_SIZE } from './content/read.js';
 
 // Registry client
 export { RegistryClient, type RegistryClientOptions } from './registry/client.js';
+export { dockerRegistryClient, dockerTransportOptions, DOCKER_CERTS_DIR } from './registry/docker-defaults.js';
 export { Repository } from './registry/repository.js';
 export type { TransportOptions } from './registry/transport.js';
 export {

@@ -1,4 +1,3 @@
-import { dirname, join } from 'node:path';
 import { Option, type Command } from 'commander';
 import type { Bundle } from '../cnab/index.js';
 import type { OciLayout } from '../content/layout.js';
@@ -27,30 +26,33 @@ export interface GlobalOptions {
   retries: number;
 }
 
-/** Output, and the transport settings of the global flags (TLS, insecure hosts, retries, --debug): for registries and CNR servers alike. */
-export async function transportContext(cmd: Command): Promise<{ out: Output; transport: TransportOptions }> {
+/** Output, and the transport settings of the global flags: TLS, insecure hosts, retries, --debug. */
+async function flagContext(cmd: Command): Promise<{ out: Output; flags: TransportOptions }> {
   const g = cmd.optsWithGlobals() as GlobalOptions;
   const out = new Output(g.json, g.debug);
-  const [{ dockerConfigPath }, { readInputFile }] = await Promise.all([import('../registry/credentials.js'), import('../util/files.js')]);
+  const { readInputFile } = await import('../util/files.js');
   const ca = await Promise.all(g.caFile.map((f) => readInputFile(f).then((b) => b.toString())));
-  const transport: TransportOptions = {
+  const flags: TransportOptions = {
     insecureRegistries: [...g.insecureRegistry, ...g.insecureRegistries],
     ca,
     certsDir: g.certsDir,
-    // The user's certs.d next to config.json counts too, as for the Docker CLI.
-    certsDirs: [join(dirname(dockerConfigPath()), 'certs.d')],
     debug: g.debug ? (line: string) => out.debug(redactSecrets(line)) : undefined,
     attempts: g.retries + 1,
     signal: interrupted.signal,
   };
-  return { out, transport };
+  return { out, flags };
 }
 
-/** Output and a registry client from the global flags; `credentials` replaces Docker's (login). */
+/** Output, and the flags' transport settings over Docker's defaults: for CNR servers. */
+export async function transportContext(cmd: Command): Promise<{ out: Output; transport: TransportOptions }> {
+  const [{ out, flags }, { dockerTransportOptions }] = await Promise.all([flagContext(cmd), import('../registry/docker-defaults.js')]);
+  return { out, transport: dockerTransportOptions(flags) };
+}
+
+/** Output and a registry client as Docker users expect it, with the flags; `credentials` replaces Docker's (login). */
 export async function context(cmd: Command, credentials?: CredentialStore): Promise<{ out: Output; client: RegistryClient }> {
-  const { out, transport } = await transportContext(cmd);
-  const [{ RegistryClient }, { defaultCredentialStore }] = await Promise.all([import('../registry/client.js'), import('../registry/credentials.js')]);
-  return { out, client: new RegistryClient({ credentials: credentials ?? defaultCredentialStore(), ...transport }) };
+  const [{ out, flags }, { dockerRegistryClient }] = await Promise.all([flagContext(cmd), import('../registry/docker-defaults.js')]);
+  return { out, client: dockerRegistryClient({ ...flags, credentials }) };
 }
 
 async function loadBundle(path: string, out: Output, strict: boolean): Promise<Bundle> {

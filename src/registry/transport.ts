@@ -132,9 +132,10 @@ export class Transport {
   private async pickScheme(host: string): Promise<Scheme> {
     let httpsError: Error;
     try {
-      await this.sendOnce(`https://${host}/v2/`, { method: 'GET' });
+      await this.sendOnce(`https://${host}/v2/`, { method: 'GET', signal: this.options.signal });
       return 'https';
     } catch (err) {
+      if (err instanceof AbortedError) throw err;
       httpsError = err as Error;
     }
     const reason = (err: Error) => err.message.replace(/^GET [^:]+(:\d+)?: /, '');
@@ -147,9 +148,10 @@ export class Transport {
     this.log(`${host}: HTTPS failed (${reason(httpsError)}); trying plain HTTP (insecure registry)`);
     try {
       // Plain HTTP is the last option: retry its connection failures like any request.
-      await (await this.withRetries(`http://${host}/v2/`, { method: 'GET' }, true, this.budget())).body.dump();
+      await (await this.withRetries(`http://${host}/v2/`, { method: 'GET', signal: this.options.signal }, true, this.budget())).body.dump();
       return 'http';
     } catch (err) {
+      if (err instanceof AbortedError) throw err;
       throw new ConnectionError(`cannot reach registry ${host} over HTTPS (${reason(httpsError)}) or HTTP (${reason(err as Error)})`, { cause: err });
     }
   }
