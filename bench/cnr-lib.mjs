@@ -13,7 +13,7 @@ import { freePort } from './registry.mjs';
 export { parallel } from './data.mjs';
 
 export const root = fileURLToPath(new URL('..', import.meta.url));
-const CLI = join(root, 'dist/cli/main.js');
+const CLI = join(root, 'dist/bin/cnab-oci.js');
 const WRK = process.env.WRK ?? '/usr/bin/wrk';
 const TIME = '/usr/bin/time';
 const LUA = join(root, 'bench/cnr-wrk.lua');

@@ -92,7 +92,7 @@ async function answer(base, path) {
 
 async function main() {
   const t0 = performance.now();
-  if (!existsSync(join(root, 'dist/cli/main.js'))) throw new Error('dist/ is missing: run `npm run build` (npm run bench does)');
+  if (!existsSync(join(root, 'dist/bin/cnab-oci.js'))) throw new Error('dist/ is missing: run `npm run build` (npm run bench does)');
   work = await mkdtemp(join(tmpdir(), 'cnab-oci-bench-cnr-run-'));
   const load0 = loadavg()[0];
   log(`${quick ? 'quick' : 'full'} run: ${CFG.packages} packages, ${CFG.runs} runs of ${CFG.seconds} s per load, ${cpus().length} CPUs, load average ${load0.toFixed(2)}`);

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { startRegistry, countTransfers } from './registry.mjs';
 
 export const root = fileURLToPath(new URL('..', import.meta.url));
-export const CLI = join(root, 'dist/cli/main.js');
+export const CLI = join(root, 'dist/bin/cnab-oci.js');
 const SKOPEO = process.env.SKOPEO ?? '/usr/bin/skopeo';
 const TIME = '/usr/bin/time';
 

@@ -1,6 +1,6 @@
 // `node bench/startup.mjs [--runs N] [--quick]` (or `npm run bench -- --only startup`)
 //
-// Start-up of the CLI as a whole process: `node dist/cli/main.js --version`, `--help` and
+// Start-up of the CLI as a whole process: `node dist/bin/cnab-oci.js --version`, `--help` and
 // `cnr --help`, beside `node -e 0` (Node's own start, the floor no command can go below),
 // measured in the same run. Each process is timed from before its spawn to after its exit with
 // process.hrtime; the commands take turns (floor, --version, --help, cnr --help, floor, ...) so
@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const CLI = join(root, 'dist/cli/main.js');
+const CLI = join(root, 'dist/bin/cnab-oci.js');
 const argv = process.argv.slice(2);
 const runsAt = argv.indexOf('--runs');
 const runs = Math.max(10, Number(runsAt >= 0 ? argv[runsAt + 1] : argv.includes('--quick') ? 10 : 30));

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 const root = join(import.meta.dirname, '..');
-const cli = join(root, 'dist', 'cli', 'main.js');
+const cli = join(root, 'dist', 'bin', 'cnab-oci.js');
 // The chart of the cnr-server README's demo, as the reference server stored it (base64 of the .tar.gz).
 const blob = readFileSync(join(import.meta.dirname, 'cnr', 'elasticsearch-2.2.1.tar.gz.b64'), 'utf8').trim();
 

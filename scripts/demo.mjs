@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cnrDemo } from './cnr-demo.mjs';
 
-const cli = join(import.meta.dirname, '..', 'dist', 'cli', 'main.js');
+const cli = join(import.meta.dirname, '..', 'dist', 'bin', 'cnab-oci.js');
 const fixtures = join(import.meta.dirname, '..', 'fixtures');
 const work = mkdtempSync(join(tmpdir(), 'cnab-oci-demo-'));
 const layout = join(work, 'layout');

@@ -1,7 +1,8 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 
-const CLI = join(import.meta.dirname, '..', '..', 'dist', 'cli', 'main.js');
+/** The CLI as `npm run build` makes it and users run it (the bundle; see rolldown.config.mjs). */
+export const CLI = join(import.meta.dirname, '..', '..', 'dist', 'bin', 'cnab-oci.js');
 
 export interface CliResult {
   code: number;

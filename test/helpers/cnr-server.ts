@@ -2,8 +2,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { request } from 'undici';
 import { freePort } from './registry.js';
+import { CLI } from './cli.js';
 
-const CLI = join(import.meta.dirname, '..', '..', 'dist', 'cli', 'main.js');
 
 /** A real `cnab-oci cnr serve` process on a free loopback port (the test script builds dist/ first). */
 export interface CnrServer {

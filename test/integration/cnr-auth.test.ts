@@ -10,8 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { call, startCnrServer, type Answer, type CnrServer } from '../helpers/cnr-server.js';
 import { makePackage, makeTarball, pushBody } from '../helpers/cnr-packages.js';
 import { freePort } from '../helpers/registry.js';
+import { CLI } from '../helpers/cli.js';
 
-const CLI = join(import.meta.dirname, '..', '..', 'dist', 'cli', 'main.js');
 
 const USER = 'alice';
 const PASSWORD = `alice-pw-${randomBytes(6).toString('hex')}`;

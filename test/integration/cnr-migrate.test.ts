@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli, type CliResult } from '../helpers/cli.js';
+import { runCli, type CliResult, CLI } from '../helpers/cli.js';
 import { call, startCnrServer, type CnrServer } from '../helpers/cnr-server.js';
 import { makeChart, makePackage, makeTarball, pushBody } from '../helpers/cnr-packages.js';
 import { startRegistry, type TestRegistry } from '../helpers/registry.js';
@@ -19,7 +19,6 @@ import { startRegistry, type TestRegistry } from '../helpers/registry.js';
  */
 
 const run = promisify(execFile);
-const CLI = join(import.meta.dirname, '..', '..', 'dist', 'cli', 'main.js');
 const REFERENCE = join(import.meta.dirname, '..', 'fixtures', 'cnr', 'reference-store');
 const REFERENCE_STORE = join(REFERENCE, 'cnr');
 

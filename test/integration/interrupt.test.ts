@@ -6,12 +6,11 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseReference } from '../../src/oci/reference.js';
 import { RegistryClient } from '../../src/registry/client.js';
-import { runCli } from '../helpers/cli.js';
+import { runCli, CLI } from '../helpers/cli.js';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
 import { pushImage } from '../helpers/images.js';
 import { startRegistry, type TestRegistry } from '../helpers/registry.js';
 
-const CLI = join(import.meta.dirname, '..', '..', 'dist', 'cli', 'main.js');
 
 /** Run the CLI, send it `signal` after `afterMs`, and say how it ended and how long that took. */
 function interrupt(args: string[], env: Record<string, string>, afterMs: number, signal: NodeJS.Signals = 'SIGINT'): Promise<{ code: number | null; stderr: string; tookMs: number }> {

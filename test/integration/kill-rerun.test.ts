@@ -10,12 +10,11 @@ import { parseReference } from '../../src/oci/reference.js';
 import type { Descriptor } from '../../src/oci/schemas.js';
 import { RegistryClient } from '../../src/registry/client.js';
 import { copyGraph } from '../../src/transfer/copy.js';
-import { runCli } from '../helpers/cli.js';
+import { runCli, CLI } from '../helpers/cli.js';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
 import { blob } from '../helpers/images.js';
 import { startRegistry, type TestRegistry } from '../helpers/registry.js';
 
-const CLI = join(import.meta.dirname, '..', '..', 'dist', 'cli', 'main.js');
 
 /**
  * kill -9 in the middle of a push: the tag must never point at incomplete content (it is
