@@ -120,7 +120,9 @@ export async function copyBundle(src: OpenedLocation, dst: OpenedLocation, optio
   const filtered: FilteredImage[] = [];
   const bundle = structuredClone(pulled.bundle);
 
-  await Promise.all(located.map(async (img) => {
+  // Unfiltered, the bundle's config goes along with the images: only its index waits for them all.
+  const ownConfig = filters.size === 0 ? copy(src.target, pulled.configManifest, undefined) : undefined;
+  await Promise.all([ownConfig, ...located.map(async (img) => {
     const filter = filters.get(img.path);
     if (!filter) {
       await copy(src.target, img.descriptor, img.image.image);
@@ -131,7 +133,7 @@ export async function copyBundle(src: OpenedLocation, dst: OpenedLocation, optio
     await created.push(filter.descriptor, filter.bytes);
     await copy(created, filter.descriptor, img.image.image, () => []);
     filtered.push({ path: img.path, image: img.image.image, from: img.descriptor, to: filter.descriptor, platforms: filter.kept.map((k) => formatPlatform(k.platform!)) });
-  }));
+  })]);
   filtered.sort((a, b) => located.findIndex((l) => l.path === a.path) - located.findIndex((l) => l.path === b.path));
 
   const relocationMap: Record<string, string> = {};
@@ -140,7 +142,7 @@ export async function copyBundle(src: OpenedLocation, dst: OpenedLocation, optio
   let index = pulled.index;
   let bundleBytes = pulled.bundleBytes;
   if (filtered.length === 0) {
-    // The source index whole: its images are already there (skipped), its config comes along.
+    // The source index whole: its images and config are there now (skipped).
     await copy(src.target, pulled.index, undefined);
   } else {
     for (const f of filtered) {

@@ -166,10 +166,11 @@ describe('cnab-oci copy', () => {
     // Every manifest and index is there (HEAD), walked only for what may be attached to it: no blob is even asked about.
     const manifests = [...sourceGraph.values()].filter((d) => isManifestLike(d.mediaType));
     expect(out.stats.objectsSkipped).toBe(manifests.length);
-    // Without referrers, the four image roots and the bundle index are there: nothing below them is walked.
+    // Without referrers, the four image roots, the bundle's config manifest (copied beside the
+    // images) and the bundle index are there: nothing below them is walked.
     const bare = await runCli(['--json', 'copy', '--no-referrers', src.bundleRef, `${b.host}/relo/shop:1.2.3`]);
     expect(bare.code, bare.stderr).toBe(0);
-    expect(JSON.parse(bare.stdout).stats.objectsSkipped).toBe(5);
+    expect(JSON.parse(bare.stdout).stats.objectsSkipped).toBe(6);
   });
 
   it('mounts blobs within one registry, and keeps the source tag when the destination has none', async () => {
