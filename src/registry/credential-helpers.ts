@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { z } from 'zod';
 import { InputError } from '../oci/errors.js';
-import type { Credential } from './credentials.js';
+import type { Credential } from './credential-store.js';
 import { configKeyFor } from './docker-config.js';
 
 /**

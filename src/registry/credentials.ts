@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { InputError } from '../oci/errors.js';
+import type { Credential, CredentialStore } from './credential-store.js';
 import { credentialFromHelper, runCredentialHelper, type HelperRunner } from './credential-helpers.js';
 import { configKeyFor, configKeyHost, dockerConfigPath, helperFor, readDockerConfig, type DockerAuthEntry, type DockerConfig } from './docker-config.js';
 
@@ -12,22 +13,7 @@ import { configKeyFor, configKeyHost, dockerConfigPath, helperFor, readDockerCon
 // `docker login`/`logout`, from this module.
 export { configKeyFor, configKeyHost, dockerConfigPath, readDockerConfig } from './docker-config.js';
 export { eraseDockerCredential, saveDockerCredential } from './docker-login.js';
-
-/**
- * A credential for one registry. `identityToken` is an OAuth2 refresh token (what `docker login`
- * stores for some registries); `registryToken` is a bearer token sent as is.
- */
-export interface Credential {
-  username?: string;
-  password?: string;
-  identityToken?: string;
-  registryToken?: string;
-}
-
-/** Where credentials come from. `registry` is a normalised host (`docker.io`, `localhost:5000`). */
-export interface CredentialStore {
-  get(registry: string): Promise<Credential | undefined>;
-}
+export type { Credential, CredentialStore } from './credential-store.js';
 
 /** No credentials at all: anonymous access. */
 export const anonymous: CredentialStore = { get: async () => undefined };

@@ -4,7 +4,6 @@ import { rootCertificates } from 'node:tls';
 import { createRequire } from 'node:module';
 import type { Agent as UndiciAgent, Dispatcher, EnvHttpProxyAgent as UndiciEnvHttpProxyAgent } from 'undici';
 import { isLoopbackHost } from '../oci/reference.js';
-import type { TransportOptions } from './transport.js';
 
 /**
  * The connections under a Transport: one undici dispatcher (a connection pool) per origin, set
@@ -19,6 +18,18 @@ export const undiciRequest = (require('undici/lib/api/index.js') as { request: (
 // Proxies need all of undici (its CONNECT tunnels use API methods the index mixes in): loaded only then.
 const envHttpProxyAgent = () => (require('undici') as { EnvHttpProxyAgent: typeof UndiciEnvHttpProxyAgent }).EnvHttpProxyAgent;
 
+/** What the connections are made with: TLS material, or a dispatcher of the caller's own. */
+export interface ConnectionOptions {
+  /** Docker's per-registry TLS directory: `<certsDir>/<host>/{*.crt,*.cert,*.key}`. */
+  certsDir?: string;
+  /** More such directories (e.g. `~/.docker/certs.d` besides `/etc/docker/certs.d`): CAs from all of them are trusted, the first client certificate found is used. */
+  certsDirs?: string[];
+  /** Extra CA certificates (PEM) trusted for every registry. */
+  ca?: string[];
+  /** Replaces the dispatcher (for tests: a fault-injecting proxy, a mock clock). */
+  dispatcher?: Dispatcher;
+}
+
 type TlsOptions = { ca?: string[]; cert?: string; key?: string; rejectUnauthorized?: boolean };
 
 export class Dispatchers {
@@ -26,7 +37,7 @@ export class Dispatchers {
 
   /** `isInsecure`: hosts whose certificates are not verified (the Transport's rule). */
   constructor(
-    private readonly options: Pick<TransportOptions, 'ca' | 'certsDir' | 'certsDirs' | 'dispatcher'>,
+    private readonly options: ConnectionOptions,
     private readonly isInsecure: (host: string) => boolean,
   ) {}
 

@@ -3,22 +3,16 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Dispatcher } from 'undici';
 import { isLoopbackHost, registryApiHost } from '../oci/reference.js';
 import { AbortedError } from '../oci/errors.js';
-import { Dispatchers, undiciRequest } from './dispatchers.js';
+import { Dispatchers, undiciRequest, type ConnectionOptions } from './dispatchers.js';
 import { ConnectionError } from './errors.js';
 import { redirectHeaders } from './origins.js';
 import { RetryBudget } from './retry.js';
 
 export type Scheme = 'https' | 'http';
 
-export interface TransportOptions {
+export interface TransportOptions extends ConnectionOptions {
   /** Hosts (`host[:port]`) allowed plain HTTP and unverified HTTPS, as Docker's --insecure-registry. */
   insecureRegistries?: string[];
-  /** Docker's per-registry TLS directory: `<certsDir>/<host>/{*.crt,*.cert,*.key}`. */
-  certsDir?: string;
-  /** More such directories (e.g. `~/.docker/certs.d` besides `/etc/docker/certs.d`): CAs from all of them are trusted, the first client certificate found is used. */
-  certsDirs?: string[];
-  /** Extra CA certificates (PEM) trusted for every registry. */
-  ca?: string[];
   /**
    * Total tries of one operation (first try included; `--retries N` is N + 1); default 4. A
    * request sent on its own (no `budget`) may be sent this many times; the requests of one
@@ -35,8 +29,6 @@ export interface TransportOptions {
   /** Called with one line per request; never given a credential. */
   debug?: (line: string) => void;
   userAgent?: string;
-  /** Replaces the dispatcher (for tests: a fault-injecting proxy, a mock clock). */
-  dispatcher?: Dispatcher;
   /** Cancels every request of this client: those in flight are aborted, no retry is begun (AbortedError). */
   signal?: AbortSignal;
 }
