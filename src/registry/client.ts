@@ -33,6 +33,7 @@ export class RegistryClient implements RegistrySession {
   readonly auth: Authenticator;
   readonly chunkThreshold: number;
   readonly chunkSize: number;
+  readonly withoutReferrersApi = new Set<string>();
 
   constructor(options: RegistryClientOptions = {}) {
     this.chunkThreshold = options.chunkThreshold ?? DEFAULT_CHUNK_THRESHOLD;

@@ -95,15 +95,20 @@ export class ManifestStore {
   /**
    * The OCI 1.1 Referrers API: the manifests whose `subject` is `digest`, or undefined when the
    * registry does not answer the API (404; distribution 2.8), in which case the referrers tag
-   * schema applies. The verdict is kept: one probe per repository.
+   * schema applies. The verdict is kept for the repository; and for the whole registry when the
+   * answer is not the API's own error (a plain "404 page not found": the route does not exist),
+   * so a push from 20 repositories of one registry asks once, not 20 times. A registry with the
+   * API may answer 404 NAME_UNKNOWN for a repository it does not have: that verdict stays local.
    */
   async referrers(digest: string, budget: RetryBudget): Promise<Descriptor[] | undefined> {
-    if (this.referrersApi === false) return undefined;
+    const { withoutReferrersApi } = this.http.session;
+    if (this.referrersApi === false || withoutReferrersApi.has(this.http.registry)) return undefined;
     const what = `${this.http.location} referrers of ${digest}`;
     const res = await this.http.call(`/referrers/${digest}`, { method: 'GET', access: 'pull', headers: { accept: MediaType.OciIndex }, budget });
     if (res.statusCode === 404 || res.statusCode === 405 || res.statusCode === 400) {
-      await res.body.dump();
+      const text = await readAll(res.body as unknown as Readable, 64 * 1024).then((b) => Buffer.from(b).toString('utf8'), () => '');
       this.referrersApi = false;
+      if (!isRegistryError(text)) withoutReferrersApi.add(this.http.registry);
       return undefined;
     }
     if (res.statusCode !== 200) await this.http.fail(res, what);
@@ -202,4 +207,10 @@ export class ManifestStore {
     if (!mediaType || !isManifestLike(mediaType)) throw new InvalidContentError(`${what}: not an image manifest or index`);
     return { bytes, mediaType, digestHeader: header(res, 'docker-content-digest') };
   }
+}
+
+/** Whether a body is the distribution spec's error envelope (`{"errors": [...]}`). */
+function isRegistryError(text: string): boolean {
+  const body = parseJsonOrUndefined(text) as { errors?: unknown } | undefined;
+  return Array.isArray(body?.errors);
 }

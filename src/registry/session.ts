@@ -19,4 +19,6 @@ export interface RegistrySession {
   readonly chunkThreshold: number;
   /** The most bytes one PATCH carries (Infinity: one PATCH per blob). */
   readonly chunkSize: number;
+  /** Registries (hosts) found to have no Referrers API route at all: not asked again, whatever the repository. */
+  readonly withoutReferrersApi: Set<string>;
 }

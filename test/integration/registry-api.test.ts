@@ -157,6 +157,22 @@ describe('tags, probe and deleteManifest against registry:2', () => {
     expect(await client.repository(parseReference(`${registry.host}/acme/never-pushed`)).probe('v1')).toBeUndefined();
   });
 
+  it('asks a registry without the Referrers API once, whichever repositories follow', async () => {
+    const repos = await Promise.all(['one', 'two', 'three'].map(async (name) => {
+      const repo = client.repository(parseReference(`${registry.host}/referrers/${name}`));
+      return { repo, desc: await pushTagged(repo, 'v1') };
+    }));
+    lines.length = 0;
+    for (const { repo, desc } of repos) expect(await repo.referrers(desc.digest)).toBeUndefined();
+    // distribution 2.8 has no such route (a plain "404 page not found"): one probe for the registry.
+    expect(lines.filter((l) => l.startsWith('GET ') && l.includes('/referrers/sha256:'))).toHaveLength(1);
+    // Another client knows nothing of it and asks again.
+    const other = new RegistryClient({ debug: (l) => lines.push(l) });
+    expect(await other.repository(parseReference(`${registry.host}/referrers/one`)).referrers(repos[0]!.desc.digest)).toBeUndefined();
+    expect(lines.filter((l) => l.startsWith('GET ') && l.includes('/referrers/sha256:'))).toHaveLength(2);
+    await other.close();
+  });
+
   it('falls back to one GET when the HEAD has no Docker-Content-Digest', async () => {
     const proxy = await startQuirkProxy(registry.host, { digestHeader: 'strip' });
     const own: string[] = [];
