@@ -11,15 +11,16 @@ import { ReplayWindow } from './replay-window.js';
 import type { RetryBudget } from './retry.js';
 import { header, type Response } from './transport.js';
 
-/**
- * Writing blobs: monolithic (in memory, restartable), streamed (one PUT), or resumable
- * (streamed PATCHes that go on where the registry says it is); cross-repository mounts; upload sessions
- * cancelled when the registry opened one we do not use. One upload spends one retry budget (see
- * retry.ts): its restarts, chunk retries, and the transport's retries of all its requests.
- */
 /** What an interrupted PATCH can go on from without reading the source again (see ReplayWindow). */
 export const RESUME_WINDOW = 8 * 1024 * 1024;
 
+/**
+ * Writing blobs: monolithic (in memory, restartable), streamed (one PUT), or resumable
+ * (streamed PATCHes that go on where the registry says it is); cross-repository mounts; upload
+ * sessions cancelled when the registry opened one we do not use. One upload spends one retry
+ * budget (see retry.ts): its restarts, PATCH resumes, and the transport's retries of all its
+ * requests.
+ */
 export class BlobUploads {
   constructor(private readonly http: Endpoint, private readonly reads: BlobReads) {}
 
