@@ -6,7 +6,7 @@ import { AbortedError } from '../oci/errors.js';
 import { Dispatchers, undiciRequest, type ConnectionOptions } from './dispatchers.js';
 import { ConnectionError } from './errors.js';
 import { redirectHeaders } from './origins.js';
-import { RetryBudget } from './retry.js';
+import { DEFAULT_RETRY_DELAY_MS, exponentialBackoff, RetryBudget } from '../util/retry-budget.js';
 
 export type Scheme = 'https' | 'http';
 
@@ -68,7 +68,6 @@ export type Response = Dispatcher.ResponseData;
 /** Statuses that say "try again later" rather than "no". */
 const RETRY_STATUSES = new Set([408, 429, 500, 502, 503, 504]);
 const MAX_RETRY_AFTER_MS = 60_000;
-const MAX_BACKOFF_MS = 10_000;
 
 /**
  * HTTP for registries, as Docker does it: HTTPS first and verified; for insecure registries and
@@ -90,19 +89,17 @@ export class Transport {
     this.dispatchers = new Dispatchers(options, (host) => this.isInsecure(host));
     this.attempts = Math.max(1, options.attempts ?? 4);
     this.maxRetryTime = Math.max(0, options.maxRetryTime ?? 60_000);
-    this.retryDelay = Math.max(0, options.retryDelay ?? 200);
+    this.retryDelay = Math.max(0, options.retryDelay ?? DEFAULT_RETRY_DELAY_MS);
+    this.backoff = exponentialBackoff(this.retryDelay);
   }
 
   /** A budget for one operation: `attempts - 1` retries, shared by all its requests. */
   budget(): RetryBudget {
-    return new RetryBudget(this.attempts - 1, this.options.signal);
+    return new RetryBudget(this.attempts - 1, this.options.signal, this.backoff);
   }
 
   /** The wait before retry number `attempt` (1-based): exponential, with jitter, capped. */
-  backoff(attempt: number): number {
-    const base = Math.min(this.retryDelay * 2 ** (attempt - 1), MAX_BACKOFF_MS);
-    return Math.round(base + Math.random() * base * 0.5);
-  }
+  readonly backoff: (attempt: number) => number;
 
   /** Docker treats loopback registries as insecure by default. */
   isInsecure(host: string): boolean {

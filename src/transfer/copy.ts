@@ -228,8 +228,10 @@ export async function copyGraph(src: ReadOnlyTarget, dst: Target, root: Descript
    * upload with its chunk retries, and any new start of the whole transfer from a fresh read.
    */
   const copyBlob = async (desc: Descriptor): Promise<void> => {
-    const limit = session.attempts !== undefined ? session.attempts - 1 : (retryBudgetOf(dst, src)?.limit ?? DEFAULT_TRANSFER_ATTEMPTS - 1);
-    const budget = new RetryBudget(limit, options.signal);
+    // The registry client's policy (its --retries and waits), unless the session sets the tries.
+    const policy = retryBudgetOf(dst, src);
+    const limit = session.attempts !== undefined ? session.attempts - 1 : (policy?.limit ?? DEFAULT_TRANSFER_ATTEMPTS - 1);
+    const budget = new RetryBudget(limit, options.signal, policy?.backoff);
     const from = withRetryBudget(src, budget);
     const to = withRetryBudget(dst, budget);
     if (await session.requests.run(() => to.exists(desc))) {
@@ -254,7 +256,7 @@ export async function copyGraph(src: ReadOnlyTarget, dst: Target, root: Descript
           // A stream given to the destination cannot be replayed: a new start reads the source again.
           const retry = err instanceof DigestMismatchError || !isTransientError(err) || options.signal?.aborted ? undefined : budget.take();
           if (retry === undefined) throw err;
-          await sleep(250 * 2 ** (retry - 1));
+          await sleep(budget.backoff(retry));
         }
       }
     });
@@ -268,7 +270,6 @@ export async function copyGraph(src: ReadOnlyTarget, dst: Target, root: Descript
     });
     emit({ type: 'done', descriptor: desc });
   };
-
 
   if (!options.attachedOnly) found(root);
   await (options.attachedOnly ? copyAttached(root) : copyNode(root));

@@ -87,6 +87,10 @@ describe('transport retry policy', () => {
     expect(Math.max(...samples)).toBeLessThanOrEqual(600);
     expect(new Set(samples).size).toBeGreaterThan(5); // jitter
     expect(new Transport({ retryDelay: 200 }).backoff(30)).toBeLessThanOrEqual(15_000); // capped
+    // An operation's budget waits as its client does (a copy's new start of a blob uses it).
+    const waits = Array.from({ length: 50 }, () => t.budget().backoff(3));
+    expect(Math.min(...waits)).toBeGreaterThanOrEqual(400);
+    expect(Math.max(...waits)).toBeLessThanOrEqual(600);
   });
 
   it('begins no wait that would end past the time budget: the answer comes back at once', async () => {
