@@ -54,8 +54,8 @@ export async function mergeSignatureTag(target: Target, tag: string, incoming: D
     if (!signature) continue;
     const built = classicSignatureManifest({ payload: await fetchBytes(target, layer), signature }, merged);
     if (!built.added) continue;
-    // Blobs of earlier rounds are pushed with the last one: collect them all.
-    changed = { ...built, blobs: [...(changed?.blobs ?? []), ...built.blobs] };
+    // Only the last round's config is named by the result; every payload is in `target` already.
+    changed = built;
     merged = { manifest: built.manifest, config: built.config };
   }
   if (!changed) return;
