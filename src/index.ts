@@ -48,7 +48,7 @@ export { RegistryError, AuthError, ManifestRejectedError, ConnectionError } from
 export { copyGraph, CopySession, type CopyEvent, type CopyOptions, type CopyStats } from './transfer/copy.js';
 export { fixupBundle, type FixupOptions, type FixupResult, type FieldChange, type ImageResolver } from './transfer/fixup.js';
 export { pushBundle, type PushOptions, type PushResult } from './ops/push.js';
-export { pullBundle, type BundleSource, type PullOptions, type PulledBundle } from './ops/pull.js';
+export { pullBundle, bundleSubjects, type BundleSource, type BundleSubject, type PullOptions, type PulledBundle } from './ops/pull.js';
 export { convertOffline, writeConverted } from './ops/convert.js';
 export { openLocation, withLocation, createImageResolver, type OpenedLocation, type LocationOptions } from './ops/locations.js';
 export { copyBundle, type CopyBundleOptions, type CopyBundleResult, type DetachedAttachments, type FilteredImage } from './ops/copy.js';
@@ -57,7 +57,7 @@ export { archiveBundle, importBundle, THICK_BUNDLE, type ArchiveOptions, type Ar
 
 // Signatures, SBOMs and attestations: what is attached to a manifest, and cosign/Notation signing
 export { discoverAttached, recordAttached, referrersTag, COSIGN_SUFFIXES, type Attached } from './transfer/referrers.js';
-export { listAttachments, type AttachmentInfo } from './ops/attachments.js';
+export { bundleAttachments, listAttachments, type AttachmentInfo, type SubjectAttachments } from './ops/attachments.js';
 export {
   bundleArtifacts,
   signArtifacts,

@@ -5,8 +5,6 @@ import { InputError } from '../oci/errors.js';
 import type { RegistryClient } from '../registry/client.js';
 import type { CredentialStore } from '../registry/credentials.js';
 import type { AttachmentInfo } from '../ops/attachments.js';
-import type { OpenedLocation } from '../ops/locations.js';
-import type { PulledBundle } from '../ops/pull.js';
 import type { TransportOptions } from '../registry/transport.js';
 import { Output } from './output.js';
 import { redactSecrets } from './redact.js';
@@ -196,12 +194,12 @@ export function registerCommands(program: Command): void {
     .argument('<ref>', 'registry/repo:tag, registry/repo@digest, oci:DIR[:TAG] or oci-archive:FILE[:TAG]')
     .option('--referrers', 'also list what is attached to the bundle and each image: signatures, SBOMs, attestations', false)
     .action(async (ref: string, opts, cmd: Command) => {
-      const [{ withLocation }, { pullBundle }] = await Promise.all([import('../ops/locations.js'), import('../ops/pull.js')]);
+      const [{ withLocation }, { pullBundle }, { bundleAttachments }] = await Promise.all([import('../ops/locations.js'), import('../ops/pull.js'), import('../ops/attachments.js')]);
       const { out, client } = await context(cmd);
       await withLocation(ref, client, { create: false }, async (source) => {
         const pulled = await pullBundle(source);
         const manifests = pulled.indexDocument.manifests ?? [];
-        const attachments = opts.referrers ? await inspectAttachments(source, pulled) : undefined;
+        const attachments = opts.referrers ? await bundleAttachments(source.target, pulled) : undefined;
         out.data({
           reference: source.display,
           digest: pulled.index.digest,
@@ -234,13 +232,6 @@ export function registerCommands(program: Command): void {
         }
       });
     });
-}
-
-/** What is attached to the bundle's index and to each image, for `inspect --referrers`. */
-async function inspectAttachments(source: OpenedLocation, pulled: PulledBundle): Promise<Array<{ what: string; digest: string; attached: AttachmentInfo[] }>> {
-  const [{ listAttachments }, { locateImages }] = await Promise.all([import('../ops/attachments.js'), import('../cnab/images.js')]);
-  const subjects = [{ what: 'bundle', descriptor: pulled.index }, ...locateImages(pulled.bundle, pulled.indexDocument).map((i) => ({ what: i.image.image, descriptor: i.descriptor }))];
-  return Promise.all(subjects.map(async (s) => ({ what: s.what, digest: s.descriptor.digest, attached: await listAttachments(source.target, s.descriptor) })));
 }
 
 async function openImageLayout(spec: string): Promise<OciLayout> {

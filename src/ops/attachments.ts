@@ -3,8 +3,9 @@ import { fetchBytes } from '../content/read.js';
 import { isImageManifest } from '../oci/mediatypes.js';
 import { ManifestSchema, type Descriptor } from '../oci/schemas.js';
 import { claimedSigner, isNotationSignature } from '../signing/notation.js';
-import { discoverAttached } from '../transfer/referrers.js';
+import { discoverAttached, TagIndex } from '../transfer/referrers.js';
 import { parseJsonOrUndefined } from '../util/json.js';
+import { bundleSubjects, type PulledBundle } from './pull.js';
 
 /** One thing attached to a manifest, for listings (`inspect --referrers`). */
 export interface AttachmentInfo {
@@ -21,15 +22,30 @@ export interface AttachmentInfo {
   attached: AttachmentInfo[];
 }
 
+/** What is attached to one subject of a bundle. */
+export interface SubjectAttachments {
+  /** `bundle`, or the image's original reference. */
+  what: string;
+  digest: string;
+  attached: AttachmentInfo[];
+}
+
 /** How deep attachments of attachments are followed: a signature on a signed SBOM is three. */
 const MAX_DEPTH = 4;
 
 const COSIGN_TAG_TYPES: Record<string, string> = { sig: 'cosign signature', att: 'cosign attestation', sbom: 'cosign SBOM' };
 
+/** What is attached to the bundle's index and to each of its images (`inspect --referrers`). */
+export async function bundleAttachments(target: ReadOnlyTarget, pulled: PulledBundle): Promise<SubjectAttachments[]> {
+  // One tags list of the repository serves every subject and every level.
+  const tags = new TagIndex();
+  return Promise.all(bundleSubjects(pulled, true).map(async (s) => ({ what: s.what, digest: s.descriptor.digest, attached: await listAttachments(target, s.descriptor, tags) })));
+}
+
 /** Everything attached to `subject`, recursively, described from the attached manifests. */
-export async function listAttachments(target: ReadOnlyTarget, subject: Descriptor, depth = 0): Promise<AttachmentInfo[]> {
+export async function listAttachments(target: ReadOnlyTarget, subject: Descriptor, tags = new TagIndex(), depth = 0): Promise<AttachmentInfo[]> {
   if (depth >= MAX_DEPTH) return [];
-  const found = await discoverAttached(target, subject);
+  const found = await discoverAttached(target, subject, tags);
   return Promise.all(found.map(async ({ descriptor, tag }) => {
     const info: AttachmentInfo = { digest: descriptor.digest, mediaType: descriptor.mediaType, type: descriptor.artifactType ?? descriptor.mediaType, attached: [] };
     if (tag) info.tag = tag;
@@ -44,7 +60,7 @@ export async function listAttachments(target: ReadOnlyTarget, subject: Descripto
     }
     const suffix = tag?.split('.').at(-1);
     if (suffix && COSIGN_TAG_TYPES[suffix]) info.type = COSIGN_TAG_TYPES[suffix]!;
-    info.attached = await listAttachments(target, descriptor, depth + 1);
+    info.attached = await listAttachments(target, descriptor, tags, depth + 1);
     return info;
   }));
 }

@@ -163,7 +163,7 @@ export async function copyBundle(src: OpenedLocation, dst: OpenedLocation, optio
 
   const replaced = filtered.map((f) => ({ what: f.image, from: f.from, to: f.to }));
   if (index.digest !== pulled.index.digest) replaced.push({ what: 'bundle', from: pulled.index, to: index });
-  const detached = referrers ? await detachedAttachments(src.target, replaced) : [];
+  const detached = referrers ? await detachedAttachments(src.target, replaced, session) : [];
 
   const tags: string[] = [];
   for (const [imageTag, desc] of wantedTags) {
@@ -187,8 +187,8 @@ export async function copyBundle(src: OpenedLocation, dst: OpenedLocation, optio
   };
 }
 
-async function detachedAttachments(source: ReadOnlyTarget, replaced: Array<Omit<DetachedAttachments, 'count'>>): Promise<DetachedAttachments[]> {
-  const counted = await Promise.all(replaced.map(async (r) => ({ ...r, count: (await discoverAttached(source, r.from)).length })));
+async function detachedAttachments(source: ReadOnlyTarget, replaced: Array<Omit<DetachedAttachments, 'count'>>, session: CopySession): Promise<DetachedAttachments[]> {
+  const counted = await Promise.all(replaced.map(async (r) => ({ ...r, count: (await discoverAttached(source, r.from, session.tags)).length })));
   return counted.filter((r) => r.count > 0);
 }
 

@@ -6,6 +6,7 @@ import { CnabOciError, InputError, InvalidContentError, throwIfAborted } from '.
 import { parseManifestLike } from '../transfer/graph.js';
 import { findConfigDescriptor, parseBundle, relocationMapFromIndex, type Bundle } from '../cnab/index.js';
 import type { Reference } from '../oci/reference.js';
+import { locateImages } from '../cnab/images.js';
 
 export interface PulledBundle {
   /** Descriptor of the bundle's index (or manifest list). */
@@ -57,6 +58,20 @@ export async function pullBundle(from: BundleSource, options: PullOptions = {}):
   const { bundle, unknownFields } = remote('', () => parseBundle(bundleBytes, `${what} bundle config ${manifest.config.digest}`));
   const relocationMap = remote(what, () => relocationMapFromIndex(bundle, indexDocument, repository));
   return { index, indexDocument, configManifest, config: manifest.config, bundleBytes, bundle, unknownFields, relocationMap };
+}
+
+/** Something of a bundle that is signed, verified or inspected on its own. */
+export interface BundleSubject {
+  /** `bundle`, or the image's original reference. */
+  what: string;
+  descriptor: Descriptor;
+}
+
+/** The bundle's index, then (with `images`) every image of the bundle as its index lists it. */
+export function bundleSubjects(pulled: PulledBundle, images: boolean): BundleSubject[] {
+  const subjects: BundleSubject[] = [{ what: 'bundle', descriptor: pulled.index }];
+  if (images) for (const img of locateImages(pulled.bundle, pulled.indexDocument)) subjects.push({ what: img.image.image, descriptor: img.descriptor });
+  return subjects;
 }
 
 /** Run `f`, turning its input and content errors into InvalidContentError prefixed with `what`. */

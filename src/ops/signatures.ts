@@ -10,25 +10,17 @@ import { isNotationSignature, verifyNotationManifest } from '../signing/notation
 import type { BlobReader, SignatureCheck } from '../signing/result.js';
 import { simpleSigningPayload } from '../signing/simple-signing.js';
 import { readSignatureTag, storeSignatureManifest } from '../signing/cosign-tags.js';
-import { discoverAttached, recordAttached, type Attached } from '../transfer/referrers.js';
-import { locateImages } from '../cnab/images.js';
+import { discoverAttached, recordAttached, TagIndex, type Attached } from '../transfer/referrers.js';
 import type { OpenedLocation } from './locations.js';
-import { pullBundle } from './pull.js';
+import { bundleSubjects, pullBundle, type BundleSubject } from './pull.js';
 import { parseJsonOrUndefined } from '../util/json.js';
 
 /** What Porter signs (the bundle's index) and, on request, each of the bundle's images. */
-export interface SignedArtifact {
-  /** `bundle`, or the image's original reference. */
-  what: string;
-  descriptor: Descriptor;
-}
+export type SignedArtifact = BundleSubject;
 
 /** The bundle's index, then (with `images`) every image of the bundle as its index lists it. */
 export async function bundleArtifacts(location: OpenedLocation, images: boolean): Promise<SignedArtifact[]> {
-  const pulled = await pullBundle(location);
-  const artifacts: SignedArtifact[] = [{ what: 'bundle', descriptor: pulled.index }];
-  if (images) for (const img of locateImages(pulled.bundle, pulled.indexDocument)) artifacts.push({ what: img.image.image, descriptor: img.descriptor });
-  return artifacts;
+  return bundleSubjects(await pullBundle(location), images);
 }
 
 export type SignatureForm = 'cosign' | 'oci-1-1';
@@ -106,9 +98,10 @@ export interface VerifyResult extends SignedArtifact {
  */
 export async function verifyArtifacts(target: ReadOnlyTarget, artifacts: SignedArtifact[], verifier: Verifier): Promise<VerifyResult[]> {
   const readBlob: BlobReader = (d) => fetchBytes(target, d as Descriptor);
+  const tags = new TagIndex();
   return Promise.all(artifacts.map(async (artifact) => {
     const checks: SignatureCheck[] = [];
-    for (const attached of await discoverAttached(target, artifact.descriptor)) {
+    for (const attached of await discoverAttached(target, artifact.descriptor, tags)) {
       if (!isImageManifest(attached.descriptor.mediaType)) continue;
       const bytes = await fetchBytes(target, attached.descriptor);
       const manifest = ManifestSchema.safeParse(parseJsonOrUndefined(bytes)).data;

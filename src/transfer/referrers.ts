@@ -56,9 +56,9 @@ export function isAttachedTag(tag: string): boolean {
  * API after clients wrote tag-schema indexes still holds those), then cosign's tags, one entry
  * each (two tags may name one manifest; each is recorded at the destination).
  */
-export async function discoverAttached(source: ReadOnlyTarget, subject: Descriptor, tagIndex?: TagIndex): Promise<Attached[]> {
+export async function discoverAttached(source: ReadOnlyTarget, subject: Descriptor, tagIndex: TagIndex): Promise<Attached[]> {
   const tag = referrersTag(subject.digest);
-  const known = await tagIndex?.of(source);
+  const known = await tagIndex.of(source);
   // With the repository's tag list at hand, only tags that exist are asked for.
   const lookup = (name: string) => (known && !known.has(name) ? Promise.resolve(undefined) : resolveOptional(source, name));
   const [api, listed, tagged, cosign] = await Promise.all([
