@@ -69,3 +69,8 @@ export function isTransientError(err: unknown): boolean {
   const cause = (err as { cause?: { code?: unknown } }).cause;
   return (typeof code === 'string' && TRANSIENT_CODES.has(code)) || (typeof cause?.code === 'string' && TRANSIENT_CODES.has(cause.code));
 }
+
+/** The first line of an error's message, for one-line reports. */
+export function firstLine(err: unknown): string {
+  return (err instanceof Error ? err.message : String(err)).split('\n')[0] ?? '';
+}

@@ -1,12 +1,12 @@
 import { sign, verify, type KeyObject } from 'node:crypto';
 import { z } from 'zod';
 import { digestOf, parseDigest } from '../oci/digest.js';
-import { DigestMismatchError, InvalidContentError } from '../oci/errors.js';
+import { firstLine, InvalidContentError } from '../oci/errors.js';
 import { MediaType } from '../oci/mediatypes.js';
 import { ManifestSchema, type Descriptor, type Manifest } from '../oci/schemas.js';
 import { keyFingerprint } from './cosign-keys.js';
 import { ConfigFileSchema, EMPTY_SIGNATURES, ggcrManifest, mutateAppend } from './ggcr.js';
-import { SigningInputError, type BlobReader, type SignatureCheck, type SignatureFormat } from './result.js';
+import { readSignatureLayer, SigningInputError, type BlobReader, type SignatureCheck, type SignatureFormat } from './result.js';
 import { parseSimpleSigningPayload, SIMPLE_SIGNING_TYPE, type SimpleSigningPayload } from './simple-signing.js';
 
 /**
@@ -167,22 +167,6 @@ function pae(payloadType: string, body: Buffer): Buffer {
   return Buffer.concat([Buffer.from(`DSSEv1 ${type.length} `), type, Buffer.from(` ${body.length} `), body]);
 }
 
-const firstLine = (err: unknown): string => (err instanceof Error ? err.message : String(err)).split('\n')[0] ?? '';
-
-/** The layer's bytes, checked against its descriptor here too, or why they cannot be had. */
-async function readLayer(layer: Descriptor, readBlob: BlobReader): Promise<Uint8Array | { reason: string }> {
-  const tampered = { reason: 'tampered: layer digest mismatch' };
-  let bytes: Uint8Array;
-  try {
-    bytes = await readBlob({ mediaType: layer.mediaType, digest: layer.digest, size: layer.size });
-  } catch (err) {
-    if (err instanceof DigestMismatchError) return tampered;
-    return { reason: `cannot read signature layer ${layer.digest}: ${firstLine(err)}` };
-  }
-  const { algorithm } = parseDigest(layer.digest);
-  return bytes.length === layer.size && digestOf(bytes, algorithm) === layer.digest ? bytes : tampered;
-}
-
 /** What a signature must be checked against: the signer's key and the digest it must name. */
 export interface CosignExpectation {
   publicKey: KeyObject;
@@ -193,7 +177,7 @@ async function checkSimpleSigning(layer: Descriptor, readBlob: BlobReader, expec
   const fail = (reason: string, dockerReference?: string): SignatureCheck => ({ format: 'cosign', ok: false, reason, ...(dockerReference !== undefined && { dockerReference }) });
   const signature = layer.annotations?.[COSIGN_SIGNATURE_ANNOTATION];
   if (!signature) return fail(`layer ${layer.digest} has no ${COSIGN_SIGNATURE_ANNOTATION} annotation`);
-  const payload = await readLayer(layer, readBlob);
+  const payload = await readSignatureLayer(layer, readBlob);
   if (!(payload instanceof Uint8Array)) return fail(payload.reason);
   if (!verifiesWith(payload, signature, expect.publicKey)) return fail('signature does not verify with the given key');
   let parsed: SimpleSigningPayload;
@@ -216,7 +200,7 @@ async function checkSimpleSigning(layer: Descriptor, readBlob: BlobReader, expec
  */
 async function checkBundle(layer: Descriptor, readBlob: BlobReader, expect: CosignExpectation): Promise<SignatureCheck> {
   const fail = (reason: string): SignatureCheck => ({ format: 'sigstore-bundle', ok: false, reason });
-  const bytes = await readLayer(layer, readBlob);
+  const bytes = await readSignatureLayer(layer, readBlob);
   if (!(bytes instanceof Uint8Array)) return fail(bytes.reason);
   let bundle: z.infer<typeof BundleSchema>;
   try {

@@ -4,7 +4,7 @@ import { DescriptorSchema, ManifestSchema } from '../oci/schemas.js';
 import { parseCoseEnvelope } from './notation-cose.js';
 import { chainsTo, checkHeaders, NotationEnvelopeError, printable, signatureVerifies, type NotationEnvelope } from './notation-envelope.js';
 import { parseJwsEnvelope } from './notation-jws.js';
-import { SigningInputError, type BlobReader, type SignatureCheck } from './result.js';
+import { readSignatureLayer, SigningInputError, type BlobReader, type SignatureCheck } from './result.js';
 
 /**
  * Notation signatures (notaryproject.dev): an OCI 1.1 referrer whose single layer is a JWS or
@@ -122,7 +122,8 @@ export async function verifyNotationManifest(manifest: Uint8Array, readBlob: Blo
   if (!parse) return fail(`unsupported envelope ${printable(layer.mediaType)}`);
   if (layer.size > MAX_ENVELOPE_BYTES) return fail(`signature envelope of ${layer.size} bytes is too large`);
 
-  const envelope = await readBlob({ mediaType: layer.mediaType, digest: layer.digest, size: layer.size });
+  const envelope = await readSignatureLayer(layer, readBlob);
+  if (!(envelope instanceof Uint8Array)) return fail(envelope.reason);
   let signer: string | undefined;
   try {
     const env = parse(envelope);

@@ -1,4 +1,5 @@
-import { CnabOciError } from '../oci/errors.js';
+import { digestOf, parseDigest } from '../oci/digest.js';
+import { CnabOciError, DigestMismatchError, firstLine } from '../oci/errors.js';
 
 /**
  * The signature formats cnab-oci reads. `cosign`: a simple-signing payload with an ECDSA
@@ -26,3 +27,20 @@ export class SigningInputError extends CnabOciError {
 
 /** Reads a blob a signature manifest references (config, layer), verified, from wherever it is. */
 export type BlobReader = (descriptor: { mediaType: string; digest: string; size: number }) => Promise<Uint8Array>;
+
+/**
+ * A signature layer's bytes, checked against its descriptor here too (whoever reads them), or
+ * why they cannot be had: `tampered` when they are not what the manifest names.
+ */
+export async function readSignatureLayer(layer: { mediaType: string; digest: string; size: number }, readBlob: BlobReader): Promise<Uint8Array | { reason: string }> {
+  const tampered = { reason: 'tampered: layer digest mismatch' };
+  let bytes: Uint8Array;
+  try {
+    bytes = await readBlob({ mediaType: layer.mediaType, digest: layer.digest, size: layer.size });
+  } catch (err) {
+    if (err instanceof DigestMismatchError) return tampered;
+    return { reason: `cannot read signature layer ${layer.digest}: ${firstLine(err)}` };
+  }
+  const { algorithm } = parseDigest(layer.digest);
+  return bytes.length === layer.size && digestOf(bytes, algorithm) === layer.digest ? bytes : tampered;
+}

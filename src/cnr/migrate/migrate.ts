@@ -1,4 +1,4 @@
-import { isTransientError } from '../../oci/errors.js';
+import { firstLine, isTransientError } from '../../oci/errors.js';
 import { Limiter } from '../../transfer/limiter.js';
 import { verifyPackage } from '../client/unpack.js';
 import { CnrError } from '../model/errors.js';
@@ -59,7 +59,7 @@ export async function migrateCnr(source: CnrSource, destination: CnrStore, optio
       await migratePackage(source, destination, p, options, summary, emit);
       summary.packages++;
     } catch (err) {
-      emit({ type: 'failed', package: p.package, reason: message(err) });
+      emit({ type: 'failed', package: p.package, reason: firstLine(err) });
     }
   })));
   return summary;
@@ -90,7 +90,7 @@ async function migratePackage(
     }
     const blob = await verified(source, release).catch((err: unknown) => {
       if (isTransientError(err) && !(err instanceof Error && err.name === 'PackageMismatchError')) throw err;
-      emit({ type: 'skipped', ...base, reason: message(err) });
+      emit({ type: 'skipped', ...base, reason: firstLine(err) });
       return undefined;
     });
     if (!blob) continue;
@@ -131,8 +131,4 @@ async function existing(destination: CnrStore, pkg: PackageName): Promise<Map<st
     if (err instanceof CnrError && err.status === 404) return new Map();
     throw err;
   }
-}
-
-function message(err: unknown): string {
-  return (err instanceof Error ? err.message : String(err)).split('\n')[0]!;
 }

@@ -7,6 +7,7 @@ import { createGunzip, gunzip } from 'node:zlib';
 import * as tarStream from 'tar-stream';
 import { parse as parseYaml } from 'yaml';
 import { safeEntryPath } from '../../content/tar.js';
+import { firstLine } from '../../oci/errors.js';
 import { invalidParameters } from './errors.js';
 
 /** What a package blob (a .tar.gz) holds, read without touching a disk. */
@@ -73,7 +74,7 @@ export async function inspectPackage(blob: Uint8Array, options: InspectOptions =
     }
   } catch (err) {
     if ((err as { status?: number }).status === 422) throw err;
-    throw invalidParameters(`blob is not a gzipped tar archive (${oneLine(err)})`);
+    throw invalidParameters(`blob is not a gzipped tar archive (${firstLine(err)})`);
   }
   if (walk.entries === 0) throw invalidParameters('package archive is empty');
   const content: PackageContent = { digest: hash.digest('hex'), size: blob.length, unpackedSize };
@@ -88,7 +89,7 @@ async function gunzipBounded(blob: Uint8Array, bound: number): Promise<Buffer | 
     return await gunzipAsync(blob, { maxOutputLength: bound });
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE' || err instanceof RangeError) return undefined;
-    throw invalidParameters(`blob is not gzip data (${oneLine(err)})`);
+    throw invalidParameters(`blob is not gzip data (${firstLine(err)})`);
   }
 }
 
@@ -172,8 +173,4 @@ export function chartMetadata(yamlText: Buffer | string): ChartMetadata | undefi
 
 function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function oneLine(err: unknown): string {
-  return (err instanceof Error ? err.message : String(err)).split('\n')[0]!;
 }

@@ -136,6 +136,17 @@ describe('verifyNotationManifest on the notation e2e vectors (JWS)', () => {
     expect(check).toMatchObject({ format: 'notation', ok: false, reason: 'signature does not verify' });
   });
 
+  it('calls an envelope that is not what its manifest names tampered, and a failed read only that', async () => {
+    const manifest = await readFile(blobPath(MULTI, SIG_E2E));
+    const changed: BlobReader = async (d) => Buffer.concat([await layoutReader(MULTI)(d), Buffer.from(' ')]).subarray(1);
+    expect(await verifyNotationManifest(manifest, changed, { certificate: e2e, subject })).toMatchObject({ ok: false, reason: 'tampered: layer digest mismatch' });
+    const unreachable: BlobReader = async () => {
+      throw new Error('GET 127.0.0.1:5000: connection refused\nmore detail');
+    };
+    const check = await verifyNotationManifest(manifest, unreachable, { certificate: e2e, subject });
+    expect(check.reason).toMatch(/^cannot read signature layer sha256:[0-9a-f]{64}: GET 127\.0\.0\.1:5000: connection refused$/);
+  });
+
   it('fails when the expected subject is another digest, naming both', async () => {
     const check = await verifyVector(MULTI, SIG_E2E, e2e, { digest: OTHER });
     expect(check).toEqual({ format: 'notation', ok: false, reason: `signature is for ${SUBJECT} not ${OTHER}` });
