@@ -25,6 +25,15 @@ export function cancelOnSignals(): void {
   }
 }
 
+/**
+ * After a command has unwound from a signal (its temporary files removed, a layout it created
+ * abandoned): exit now, rather than wait for what the abort could not close. A connection still
+ * being made (a hung server's TLS handshake) holds the event loop until its 10 s timeout.
+ */
+export function exitIfInterrupted(): void {
+  if (received) process.exit(EXIT_CODES[received]);
+}
+
 /** The exit status of an interrupted command, or undefined when no signal came. */
 export function interruptedExitCode(): number | undefined {
   return received ? EXIT_CODES[received] : undefined;

@@ -6,7 +6,7 @@ import { registerCommands } from './commands.js';
 import { registerRelocateCommands } from './relocate-commands.js';
 import { registerSigningCommands } from './signing-commands.js';
 import { redactSecrets } from './redact.js';
-import { cancelOnSignals, interrupted, interruptedExitCode } from './interrupt.js';
+import { cancelOnSignals, exitIfInterrupted, interrupted, interruptedExitCode } from './interrupt.js';
 
 // The whole CLI: its flags, its commands (each loading what it needs when it runs), and the
 // mapping of errors to one line and an exit code. main.ts answers --version without it.
@@ -51,6 +51,7 @@ export async function run(argv: string[], version: string): Promise<void> {
     const code = reportError(err, Boolean(program.opts().debug));
     process.exitCode = interruptedExitCode() ?? code;
   }
+  exitIfInterrupted();
 }
 
 function reportError(err: unknown, debug: boolean): number {

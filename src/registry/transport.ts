@@ -207,7 +207,7 @@ export class Transport {
     const u = new URL(url);
     const headers: Record<string, string> = { 'user-agent': this.options.userAgent ?? 'cnab-oci', ...opts.headers };
     try {
-      const res = await undiciRequest.call(this.dispatchers.for(u), {
+      const res = await untilAborted(undiciRequest.call(this.dispatchers.for(u), {
         origin: u.origin,
         path: `${u.pathname}${u.search}`,
         method: opts.method,
@@ -218,7 +218,7 @@ export class Transport {
         // the most expensive part of checking what a destination has. Go keeps it open too.
         reset: false,
         signal: opts.signal,
-      });
+      }), opts.signal);
       this.log(`${opts.method} ${describe(url)} -> ${res.statusCode}`);
       return res;
     } catch (err) {
@@ -235,6 +235,31 @@ export class Transport {
   close(): Promise<void> {
     return this.dispatchers.close();
   }
+}
+
+/**
+ * The request, or its cancellation as soon as `signal` fires: undici honours an abort only once
+ * the connection is made, so a TLS handshake that never ends (a hung server) held Ctrl-C for
+ * the 10 s connect timeout. A request given up on is let go: its answer, if any, is dumped.
+ */
+function untilAborted(request: Promise<Response>, signal: AbortSignal | undefined): Promise<Response> {
+  if (!signal) return request;
+  return new Promise((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+    request.then(
+      (res) => {
+        signal.removeEventListener('abort', onAbort);
+        if (signal.aborted) res.body.dump().catch(() => {});
+        resolve(res);
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err);
+      },
+    );
+  });
 }
 
 export function header(res: Response, name: string): string | undefined {

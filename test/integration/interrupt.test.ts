@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseReference } from '../../src/oci/reference.js';
@@ -10,7 +11,6 @@ import { runCli, CLI } from '../helpers/cli.js';
 import { startFaultProxy, type FaultProxy } from '../helpers/fault-proxy.js';
 import { pushImage } from '../helpers/images.js';
 import { startRegistry, type TestRegistry } from '../helpers/registry.js';
-
 
 /** Run the CLI, send it `signal` after `afterMs`, and say how it ended and how long that took. */
 function interrupt(args: string[], env: Record<string, string>, afterMs: number, signal: NodeJS.Signals = 'SIGINT'): Promise<{ code: number | null; stderr: string; tookMs: number }> {
@@ -82,6 +82,24 @@ describe('Ctrl-C', () => {
       expect(await readdir(tmp)).toEqual([]);
     } finally {
       await slowSource.stop();
+    }
+  });
+  it('stops at once while a connection is still being made (a server that never answers), and removes the layout it created', async () => {
+    // Accepts connections and says nothing: the TLS handshake of the first request never ends.
+    const sockets = new Set<import('node:net').Socket>();
+    const hung = createServer((socket) => sockets.add(socket));
+    await new Promise<void>((resolve) => hung.listen(0, '127.0.0.1', resolve));
+    const host = `127.0.0.1:${(hung.address() as AddressInfo).port}`;
+    const dir = join(work, 'never-layout');
+    try {
+      const res = await interrupt(['copy', `${host}/acme/app:1`, `oci:${dir}`], {}, 1500);
+      expect(res.code, res.stderr).toBe(130);
+      // Before: the abort waited out the 5 s grace (undici honours it only once connected).
+      expect(res.tookMs).toBeLessThan(2500);
+      expect(existsSync(dir)).toBe(false);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => hung.close(resolve));
     }
   });
 });
