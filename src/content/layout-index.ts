@@ -4,6 +4,7 @@ import { IndexSchema, type Descriptor } from '../oci/schemas.js';
 import { InputError } from '../oci/errors.js';
 import { writeFileAtomic } from '../util/files.js';
 import { firstIssue, readJsonFile } from './layout-json.js';
+import { KeyedQueue } from '../util/keyed-queue.js';
 
 export const INDEX_FILE = 'index.json';
 
@@ -14,7 +15,7 @@ export type IndexFile = Record<string, unknown> & { manifests: Descriptor[] };
  * index.json updates per layout directory, chained so that two tags in one process never
  * read-modify-write over each other (keyed by absolute path: two OciLayout objects may share a dir).
  */
-const indexQueues = new Map<string, Promise<void>>();
+const indexQueues = new KeyedQueue();
 
 /** A layout's index.json: read and checked, and rewritten whole, one change at a time. */
 export class LayoutIndex {
@@ -37,7 +38,7 @@ export class LayoutIndex {
 
   update(change: (manifests: Descriptor[]) => Descriptor[]): Promise<void> {
     const key = resolvePath(this.dir);
-    const run = (indexQueues.get(key) ?? Promise.resolve()).then(async () => {
+    return indexQueues.run(key, async () => {
       const index = await this.read();
       index.manifests = change(index.manifests);
       const file = join(this.dir, INDEX_FILE);
@@ -46,12 +47,5 @@ export class LayoutIndex {
       const st = await stat(file, { bigint: true }).catch(() => undefined);
       if (st) this.parsedIndex = { key: `${st.ino}:${st.mtimeNs}:${st.size}`, index: { ...index, manifests: [...index.manifests] } };
     });
-    const tail = run.catch(() => {});
-    indexQueues.set(key, tail);
-    // Forget the queue once idle so the map does not grow with every directory ever touched.
-    void tail.then(() => {
-      if (indexQueues.get(key) === tail) indexQueues.delete(key);
-    });
-    return run;
   }
 }

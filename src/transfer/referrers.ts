@@ -7,6 +7,7 @@ import { ManifestSchema, type Descriptor } from '../oci/schemas.js';
 import { parseManifestLike } from './graph.js';
 import { cosignTag } from '../signing/cosign.js';
 import { mergeSignatureTag } from '../signing/cosign-tags.js';
+import { KeyedQueue } from '../util/keyed-queue.js';
 
 /**
  * What is attached to a manifest: OCI 1.1 referrers (manifests whose `subject` names it) and
@@ -124,7 +125,7 @@ async function tagSchemaEntries(source: ReadOnlyTarget, index: Descriptor): Prom
 }
 
 /** Serialises the read-modify-write of one tag-schema index by this process. */
-const indexUpdates = new Map<string, Promise<unknown>>();
+const indexUpdates = new KeyedQueue();
 
 /**
  * Make what was attached to `subject` in `source` findable in `destination`, which already holds
@@ -144,14 +145,7 @@ export async function recordAttached(destination: Target, subject: Descriptor, a
   if (referrers.length === 0) return;
   if (hasReferrersApi(destination) && (await destination.referrers(subject.digest)) !== undefined) return;
   const tag = referrersTag(subject.digest);
-  const key = `${destination.location}:${tag}`;
-  const run = (indexUpdates.get(key) ?? Promise.resolve()).then(() => mergeTagSchemaIndex(destination, tag, referrers, source));
-  const tail = run.catch(() => {});
-  indexUpdates.set(key, tail);
-  void tail.then(() => {
-    if (indexUpdates.get(key) === tail) indexUpdates.delete(key);
-  });
-  await run;
+  await indexUpdates.run(`${destination.location}:${tag}`, () => mergeTagSchemaIndex(destination, tag, referrers, source));
 }
 
 async function mergeTagSchemaIndex(destination: Target, tag: string, referrers: Descriptor[], source: ReadOnlyTarget): Promise<void> {

@@ -1,4 +1,3 @@
-// Over 300 lines because CnrStore's operations share its per-package write lock, its reader and withReleases; the parts that stand alone are in list.ts, reader.ts and tag-writes.ts.
 import { digestOf } from '../../oci/digest.js';
 import { channelNotFound, invalidUsage, packageExists, packageNotFound, releaseNotFound } from '../model/errors.js';
 import { blobFilename, channelTag, manifestMediaType, releaseTag, type PackageName } from '../model/names.js';
@@ -10,6 +9,7 @@ import { HelmMediaType, releaseManifest, type ReleaseEntry } from './oci-mapping
 import { PackageReader, type StoredRelease, type TagMap } from './reader.js';
 import { pushMissing, reconcilePlainTag, writeChannel, writeRelease } from './tag-writes.js';
 import type { PackageRepository, RepositorySet } from './repositories.js';
+import { KeyedQueue } from '../../util/keyed-queue.js';
 
 export interface CnrStoreOptions {
   /** Bytes of parsed manifests and small blobs kept in memory (default 64 MiB). */
@@ -51,7 +51,7 @@ const now = (): number => Math.round((performance.timeOrigin + performance.now()
 export class CnrStore {
   readonly reader: PackageReader;
   private readonly list: PackageList;
-  private readonly locks = new Map<string, Promise<unknown>>();
+  private readonly locks = new KeyedQueue();
   private readonly maxUnpacked: number;
   private readonly clock: () => number;
 
@@ -278,14 +278,7 @@ export class CnrStore {
 
   /** Run `work` after every earlier write to the same package has finished. */
   private locked<T>(pkg: PackageName, work: () => Promise<T>): Promise<T> {
-    const previous = this.locks.get(pkg.full) ?? Promise.resolve();
-    const run = previous.then(work, work);
-    const tail = run.catch(() => undefined);
-    this.locks.set(pkg.full, tail);
-    void tail.then(() => {
-      if (this.locks.get(pkg.full) === tail) this.locks.delete(pkg.full);
-    });
-    return run;
+    return this.locks.run(pkg.full, work);
   }
 }
 
