@@ -3,7 +3,8 @@ import { fetchBytes } from '../content/read.js';
 import { digestOf } from '../oci/digest.js';
 import { InvalidContentError, NotFoundError } from '../oci/errors.js';
 import { isImageManifest } from '../oci/mediatypes.js';
-import { ManifestSchema, type Descriptor, type Manifest } from '../oci/schemas.js';
+import { ManifestSchema, type Descriptor } from '../oci/schemas.js';
+import { parseJsonAs } from '../util/json.js';
 import { classicSignatureManifest, COSIGN_SIGNATURE_ANNOTATION, type SignatureManifest } from './cosign.js';
 
 /** cosign's `.sig` tags over any Target: read what is there, add to it, store the result. */
@@ -23,13 +24,13 @@ export async function readSignatureTag(target: Target, tag: string): Promise<Sto
   if (!descriptor) return undefined;
   if (!isImageManifest(descriptor.mediaType)) throw new InvalidContentError(`${target.location}:${tag} is not a cosign signature manifest (${descriptor.mediaType})`);
   const manifest = await fetchBytes(target, descriptor);
-  const config = await fetchBytes(target, parseSignatureManifest(manifest, `${target.location}:${tag}`).config);
+  const config = await fetchBytes(target, parseJsonAs(manifest, ManifestSchema, `${target.location}:${tag}`).config);
   return { descriptor, manifest, config };
 }
 
 /** The manifest's new blobs (payload, config), then the manifest: a signature is never half there. */
 export async function storeSignatureManifest(target: Target, built: SignatureManifest): Promise<void> {
-  const manifest = parseSignatureManifest(built.manifest, built.manifestDescriptor.digest);
+  const manifest = parseJsonAs(built.manifest, ManifestSchema, built.manifestDescriptor.digest);
   const named = new Map([manifest.config, ...(manifest.layers ?? [])].map((d) => [d.digest, d]));
   for (const bytes of built.blobs) {
     const desc = named.get(digestOf(bytes));
@@ -46,7 +47,7 @@ export async function storeSignatureManifest(target: Target, built: SignatureMan
 export async function mergeSignatureTag(target: Target, tag: string, incoming: Descriptor): Promise<void> {
   const current = await readSignatureTag(target, tag);
   if (!current || current.descriptor.digest === incoming.digest) return target.tag(incoming, tag);
-  const theirs = parseSignatureManifest(await fetchBytes(target, incoming), `${target.location}@${incoming.digest}`);
+  const theirs = parseJsonAs(await fetchBytes(target, incoming), ManifestSchema, `${target.location}@${incoming.digest}`);
   let merged = { manifest: current.manifest, config: current.config };
   let changed: SignatureManifest | undefined;
   for (const layer of theirs.layers ?? []) {
@@ -61,16 +62,4 @@ export async function mergeSignatureTag(target: Target, tag: string, incoming: D
   if (!changed) return;
   await storeSignatureManifest(target, changed);
   await target.tag(changed.manifestDescriptor, tag);
-}
-
-function parseSignatureManifest(bytes: Uint8Array, what: string): Manifest {
-  let json: unknown;
-  try {
-    json = JSON.parse(Buffer.from(bytes).toString('utf8'));
-  } catch {
-    throw new InvalidContentError(`${what}: not JSON`);
-  }
-  const parsed = ManifestSchema.safeParse(json);
-  if (!parsed.success) throw new InvalidContentError(`${what}: not an image manifest`);
-  return parsed.data;
 }

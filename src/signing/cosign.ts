@@ -8,6 +8,7 @@ import { keyFingerprint } from './cosign-keys.js';
 import { ConfigFileSchema, EMPTY_SIGNATURES, ggcrManifest, mutateAppend } from './ggcr.js';
 import { readSignatureLayer, SigningInputError, type BlobReader, type SignatureCheck, type SignatureFormat } from './result.js';
 import { parseSimpleSigningPayload, SIMPLE_SIGNING_TYPE, type SimpleSigningPayload } from './simple-signing.js';
+import { parseJsonAs } from '../util/json.js';
 
 /**
  * cosign's signature manifests, built and checked without a registry. Built byte for byte as
@@ -58,18 +59,6 @@ export interface SignatureManifest {
   added: boolean;
 }
 
-function parseJson<T>(bytes: Uint8Array, schema: z.ZodType<T>, what: string): T {
-  let json: unknown;
-  try {
-    json = JSON.parse(Buffer.from(bytes).toString('utf8'));
-  } catch {
-    throw new InvalidContentError(`${what} is not JSON`);
-  }
-  const r = schema.safeParse(json);
-  if (!r.success) throw new InvalidContentError(`${what} is not valid: ${r.error.issues[0]?.message ?? 'schema mismatch'}`);
-  return r.data;
-}
-
 function blobDescriptor(mediaType: string, bytes: Uint8Array, extra?: Partial<Descriptor>): Descriptor {
   return { mediaType, size: bytes.length, digest: digestOf(bytes), ...extra };
 }
@@ -95,7 +84,7 @@ export function classicSignatureManifest(signatureLayer: SignatureLayer, existin
     const built = mutateAppend(EMPTY_SIGNATURES, layer);
     return finish(built.manifest, built.config, [signatureLayer.payload, built.config], true);
   }
-  const manifest = parseJson(existing.manifest, ManifestSchema, 'the existing .sig manifest');
+  const manifest = parseJsonAs(existing.manifest, ManifestSchema, 'the existing .sig manifest');
   if (digestOf(existing.config) !== manifest.config.digest) {
     throw new InvalidContentError(`the existing .sig config does not match its manifest's config digest ${manifest.config.digest}`);
   }
@@ -106,7 +95,7 @@ export function classicSignatureManifest(signatureLayer: SignatureLayer, existin
     const manifestDescriptor = blobDescriptor(manifest.mediaType ?? MediaType.OciManifest, existing.manifest);
     return { manifest: existing.manifest, manifestDescriptor, config: existing.config, blobs: [], added: false };
   }
-  const config = parseJson(existing.config, ConfigFileSchema, 'the existing .sig config');
+  const config = parseJsonAs(existing.config, ConfigFileSchema, 'the existing .sig config');
   const built = mutateAppend({ manifest, config }, layer);
   return finish(built.manifest, built.config, [signatureLayer.payload, built.config], true);
 }
@@ -204,7 +193,7 @@ async function checkBundle(layer: Descriptor, readBlob: BlobReader, expect: Cosi
   if (!(bytes instanceof Uint8Array)) return fail(bytes.reason);
   let bundle: z.infer<typeof BundleSchema>;
   try {
-    bundle = parseJson(bytes, BundleSchema, 'the Sigstore bundle');
+    bundle = parseJsonAs(bytes, BundleSchema, 'the Sigstore bundle');
   } catch (err) {
     return fail(firstLine(err));
   }
@@ -216,7 +205,7 @@ async function checkBundle(layer: Descriptor, readBlob: BlobReader, expect: Cosi
   if (env.payloadType !== IN_TOTO_PAYLOAD_TYPE) return fail(`DSSE payloadType is ${env.payloadType}, not ${IN_TOTO_PAYLOAD_TYPE}`);
   let statement: z.infer<typeof StatementSchema>;
   try {
-    statement = parseJson(body, StatementSchema, 'the in-toto statement');
+    statement = parseJsonAs(body, StatementSchema, 'the in-toto statement');
   } catch (err) {
     return fail(firstLine(err));
   }
@@ -239,7 +228,7 @@ async function checkBundle(layer: Descriptor, readBlob: BlobReader, expect: Cosi
 export async function verifyCosignManifest(manifest: Uint8Array, readBlob: BlobReader, expect: CosignExpectation): Promise<SignatureCheck[]> {
   let m: Manifest;
   try {
-    m = parseJson(manifest, ManifestSchema, 'the signature manifest');
+    m = parseJsonAs(manifest, ManifestSchema, 'the signature manifest');
   } catch (err) {
     return [{ format: 'cosign', ok: false, reason: firstLine(err) }];
   }
