@@ -1,11 +1,10 @@
-import { createPublicKey, verify, type KeyObject, type X509Certificate } from 'node:crypto';
+import type { KeyObject, X509Certificate } from 'node:crypto';
 import type { ReadOnlyTarget } from '../content/target.js';
 import { fetchBytes } from '../content/read.js';
 import { CnabOciError } from '../oci/errors.js';
-import { isImageManifest, MediaType } from '../oci/mediatypes.js';
+import { isImageManifest } from '../oci/mediatypes.js';
 import { ManifestSchema, type Descriptor, type Manifest } from '../oci/schemas.js';
-import { classicSignatureManifest, COSIGN_SIGNATURE_ANNOTATION, cosignTag, CosignMediaType, referrerSignatureManifest, signPayload, verifyCosignManifest } from '../signing/cosign.js';
-import { digestOf } from '../oci/digest.js';
+import { classicSignatureManifest, cosignTag, holdsSignatureBy, CosignMediaType, referrerSignatureManifest, signPayload, verifyCosignManifest } from '../signing/cosign.js';
 import { isNotationSignature, verifyNotationManifest } from '../signing/notation.js';
 import type { BlobReader, SignatureCheck } from '../signing/result.js';
 import { simpleSigningPayload } from '../signing/simple-signing.js';
@@ -54,33 +53,16 @@ export async function signArtifacts(location: OpenedLocation, artifacts: SignedA
     }
     const tag = cosignTag(artifact.descriptor.digest, 'sig');
     const existing = await readSignatureTag(target, tag);
-    // ECDSA signatures differ each time: "already signed" is this payload under a signature this key made (as cosign's dupe detector).
-    const already = existing && signedBy(existing.manifest, payload, key);
-    if (already) {
-      results.push({ ...artifact, signature: already, tag, added: false });
+    if (existing && holdsSignatureBy(existing.manifest, payload, key)) {
+      results.push({ ...artifact, signature: existing.descriptor, tag, added: false });
       continue;
     }
     const built = classicSignatureManifest(layer, existing);
-    if (built.added) {
-      await storeSignatureManifest(target, built);
-      await target.tag(built.manifestDescriptor, tag);
-    }
-    results.push({ ...artifact, signature: built.manifestDescriptor, tag, added: built.added });
+    await storeSignatureManifest(target, built);
+    await target.tag(built.manifestDescriptor, tag);
+    results.push({ ...artifact, signature: built.manifestDescriptor, tag, added: true });
   }
   return results;
-}
-
-/** The existing `.sig` manifest's descriptor when one of its layers is `payload` signed by `key`. */
-function signedBy(manifestBytes: Uint8Array, payload: Uint8Array, key: KeyObject): Descriptor | undefined {
-  // readSignatureTag has checked it is a manifest.
-  const manifest = ManifestSchema.parse(parseJsonOrUndefined(manifestBytes));
-  const publicKey = createPublicKey(key);
-  const digest = digestOf(payload);
-  const found = (manifest.layers ?? []).some((l) => {
-    const signature = l.annotations?.[COSIGN_SIGNATURE_ANNOTATION];
-    return l.digest === digest && signature !== undefined && verify('sha256', payload, publicKey, Buffer.from(signature, 'base64'));
-  });
-  return found ? { mediaType: manifest.mediaType ?? MediaType.OciManifest, digest: digestOf(manifestBytes), size: manifestBytes.length } : undefined;
 }
 
 /** A key (cosign) or a certificate (Notation) to check signatures with. */

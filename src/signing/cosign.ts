@@ -4,7 +4,7 @@ import { digestOf, parseDigest } from '../oci/digest.js';
 import { firstLine, InvalidContentError } from '../oci/errors.js';
 import { MediaType } from '../oci/mediatypes.js';
 import { ManifestSchema, type Descriptor, type Manifest } from '../oci/schemas.js';
-import { keyFingerprint } from './cosign-keys.js';
+import { keyFingerprint, publicKeyOf } from './cosign-keys.js';
 import { ConfigFileSchema, EMPTY_SIGNATURES, ggcrManifest, mutateAppend } from './ggcr.js';
 import { readSignatureLayer, SigningInputError, type BlobReader, type SignatureCheck, type SignatureFormat } from './result.js';
 import { parseSimpleSigningPayload, SIMPLE_SIGNING_TYPE, type SimpleSigningPayload } from './simple-signing.js';
@@ -139,6 +139,21 @@ const StatementSchema = z.object({
   subject: z.array(z.object({ name: z.string().optional(), digest: z.record(z.string(), z.string()) })),
   predicateType: z.string(),
 });
+
+/**
+ * Whether a `.sig` manifest already holds `payload` signed by `key` (a private key's public
+ * half is used): ECDSA signatures differ each time, so "already signed" is this, as cosign's
+ * duplicate detector has it, not an identical layer.
+ */
+export function holdsSignatureBy(manifest: Uint8Array, payload: Uint8Array, key: KeyObject): boolean {
+  const layers = parseJsonAs(manifest, ManifestSchema, 'the existing .sig manifest').layers ?? [];
+  const digest = digestOf(payload);
+  const publicKey = publicKeyOf(key);
+  return layers.some((l) => {
+    const signature = l.annotations?.[COSIGN_SIGNATURE_ANNOTATION];
+    return l.digest === digest && signature !== undefined && verifiesWith(payload, signature, publicKey);
+  });
+}
 
 /** ECDSA-SHA256 with a DER signature (sigstore's ECDSAVerifier uses ecdsa.VerifyASN1: no raw r‖s). */
 function verifiesWith(data: Uint8Array, signatureB64: string, key: KeyObject): boolean {
