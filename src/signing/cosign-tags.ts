@@ -9,7 +9,7 @@ import { classicSignatureManifest, COSIGN_SIGNATURE_ANNOTATION, type SignatureMa
 
 /** cosign's `.sig` tags over any Target: read what is there, add to it, store the result. */
 
-export interface StoredSignatures {
+interface StoredSignatures {
   descriptor: Descriptor;
   manifest: Uint8Array;
   config: Uint8Array;

@@ -43,7 +43,7 @@ export function signPayload(payload: Uint8Array, key: KeyObject): string {
   return sign('sha256', payload, { key, dsaEncoding: 'der' }).toString('base64');
 }
 
-export interface SignatureLayer {
+interface SignatureLayer {
   payload: Uint8Array;
   /** base64 DER signature, as `signPayload` returns it. */
   signature: string;

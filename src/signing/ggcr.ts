@@ -11,7 +11,7 @@ import type { Descriptor, Manifest } from '../oci/schemas.js';
  */
 
 /** ggcr `v1.Descriptor`: mediaType, size, digest, data, urls, annotations, platform, artifactType. */
-export function ggcrDescriptor(d: Descriptor): string {
+function ggcrDescriptor(d: Descriptor): string {
   const f = [`"mediaType":${goJsonString(d.mediaType)}`, `"size":${d.size}`, `"digest":${goJsonString(d.digest)}`];
   if (d.data) f.push(`"data":${goJsonString(d.data)}`);
   if (d.urls?.length) f.push(`"urls":${goStringSlice(d.urls)}`);
@@ -65,7 +65,7 @@ export const ConfigFileSchema = z.object({
   variant: z.string().optional(),
   'os.features': z.array(z.string()).nullable().optional(),
 });
-export type ConfigFile = z.infer<typeof ConfigFileSchema>;
+type ConfigFile = z.infer<typeof ConfigFileSchema>;
 
 function ggcrHistory(h: History): string {
   const f: string[] = [];
@@ -78,7 +78,7 @@ function ggcrHistory(h: History): string {
 }
 
 /** ggcr `v1.ConfigFile` in struct order (the `config` member is always `{}`, see the schema). */
-export function ggcrConfig(c: ConfigFile): string {
+function ggcrConfig(c: ConfigFile): string {
   const f = [`"architecture":${goJsonString(c.architecture)}`];
   const str = (k: string, v: string | undefined): void => {
     if (v) f.push(`${goJsonString(k)}:${goJsonString(v)}`);
@@ -97,7 +97,7 @@ export function ggcrConfig(c: ConfigFile): string {
   return `{${f.join(',')}}`;
 }
 
-export interface GgcrImage {
+interface GgcrImage {
   manifest: Manifest;
   config: ConfigFile;
 }

@@ -103,7 +103,6 @@ export function parseCoseEnvelope(data: Uint8Array): NotationEnvelope {
   if (!x5chain.success) throw new NotationEnvelopeError('malformed COSE envelope: missing or malformed x5chain');
 
   return {
-    format: 'COSE',
     alg,
     crit: header.crit,
     protectedLabels: new Set(map.keys()),

@@ -6,7 +6,6 @@ import { CnabOciError } from '../oci/errors.js';
  * Everything here comes from an untrusted envelope; nothing in it has been checked yet.
  */
 export interface NotationEnvelope {
-  format: 'JWS' | 'COSE';
   alg: SignatureAlgorithm;
   /** The `crit` list as written (COSE allows integer labels). */
   crit: readonly (string | number)[];
@@ -29,14 +28,14 @@ export interface NotationEnvelope {
 /** A signature envelope that cannot be read or breaks a Notation rule; its message is the reason. */
 export class NotationEnvelopeError extends CnabOciError {}
 
-export const SIGNATURE_ALGORITHMS = ['PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512'] as const;
+const SIGNATURE_ALGORITHMS = ['PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512'] as const;
 export type SignatureAlgorithm = (typeof SIGNATURE_ALGORITHMS)[number];
 
 export function isSignatureAlgorithm(value: string): value is SignatureAlgorithm {
   return (SIGNATURE_ALGORITHMS as readonly string[]).includes(value);
 }
 
-export const PAYLOAD_MEDIA_TYPE = 'application/vnd.cncf.notary.payload.v1+json';
+const PAYLOAD_MEDIA_TYPE = 'application/vnd.cncf.notary.payload.v1+json';
 
 export const HEADER = {
   signingScheme: 'io.cncf.notary.signingScheme',

@@ -57,7 +57,6 @@ export function parseJwsEnvelope(bytes: Uint8Array): NotationEnvelope {
   if (!isSignatureAlgorithm(h.alg)) throw new NotationEnvelopeError(`unsupported signature algorithm ${printable(h.alg)}`);
 
   return {
-    format: 'JWS',
     alg: h.alg,
     crit: h.crit,
     protectedLabels: new Set(Object.keys(h)),

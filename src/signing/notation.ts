@@ -13,8 +13,8 @@ import { readSignatureLayer, SigningInputError, type BlobReader, type SignatureC
  */
 
 export const NOTATION_SIGNATURE_TYPE = 'application/vnd.cncf.notary.signature';
-export const NOTATION_JWS_MEDIA_TYPE = 'application/jose+json';
-export const NOTATION_COSE_MEDIA_TYPE = 'application/cose';
+const NOTATION_JWS_MEDIA_TYPE = 'application/jose+json';
+const NOTATION_COSE_MEDIA_TYPE = 'application/cose';
 
 /** notation-go reads signature blobs up to 32 MiB; anything bigger is not a signature. */
 const MAX_ENVELOPE_BYTES = 32 * 1024 * 1024;
