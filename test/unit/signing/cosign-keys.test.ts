@@ -39,11 +39,6 @@ describe('loadPrivateKey on cosign encrypted keys (password hello)', () => {
     });
   }
 
-  it('names the PEM labels it read: SIGSTORE for pemsigstorekey, COSIGN for pemcosignkey', () => {
-    expect(keyFile('pemsigstorekey.key')).toMatch(/^-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----/);
-    expect(keyFile('pemcosignkey.key')).toMatch(/^-----BEGIN ENCRYPTED COSIGN PRIVATE KEY-----/);
-  });
-
   it('a wrong password fails with one line that does not contain the password', () => {
     const password = 'hello-not-quite-s3cret';
     const err = expectSigningError(() => loadPrivateKey(keyFile('pemsigstorekey.key'), password, 'cosign.key'), /^cannot decrypt cosign\.key: wrong password\?$/);
