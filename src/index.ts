@@ -10,7 +10,7 @@ export * from './cnab/index.js';
 
 // OCI model
 export { MediaType, MANIFEST_ACCEPT, isImageManifest, isIndex, isManifestLike } from './oci/mediatypes.js';
-export { digestOf, isDigest, parseDigest, verifyingStream, Digester, type Algorithm, type Digest } from './oci/digest.js';
+export { digestOf, isDigest, parseDigest, referrersTag, verifyingStream, Digester, type Algorithm, type Digest } from './oci/digest.js';
 export { Reference, parseReference, isLoopbackHost } from './oci/reference.js';
 export { DescriptorSchema, ManifestSchema, IndexSchema, PlatformSchema, type Descriptor, type Manifest, type Index, type Platform } from './oci/schemas.js';
 export { CnabOciError, InputError, InvalidDigestError, InvalidReferenceError, DigestMismatchError, NotFoundError, InvalidContentError } from './oci/errors.js';
@@ -56,7 +56,7 @@ export { parsePlatform, formatPlatform, platformMatches, type PlatformSpec } fro
 export { archiveBundle, importBundle, THICK_BUNDLE, type ArchiveOptions, type ArchiveResult, type ImportOptions, type ImportResult } from './ops/archive.js';
 
 // Signatures, SBOMs and attestations: what is attached to a manifest, and cosign/Notation signing
-export { discoverAttached, recordAttached, referrersTag, COSIGN_SUFFIXES, type Attached } from './transfer/referrers.js';
+export { discoverAttached, recordAttached, type Attached } from './transfer/referrers.js';
 export { bundleAttachments, listAttachments, type AttachmentInfo, type SubjectAttachments } from './ops/attachments.js';
 export {
   bundleArtifacts,
@@ -70,7 +70,7 @@ export {
   type VerifyResult,
 } from './ops/signatures.js';
 export { loadPrivateKey, loadPublicKey, publicKeyOf, keyFingerprint, encryptPrivateKey } from './signing/cosign-keys.js';
-export { verifyCosignManifest, classicSignatureManifest, referrerSignatureManifest, signPayload, cosignTag, CosignMediaType, type CosignExpectation } from './signing/cosign.js';
+export { verifyCosignManifest, classicSignatureManifest, referrerSignatureManifest, signPayload, cosignTag, COSIGN_SUFFIXES, CosignMediaType, type CosignExpectation } from './signing/cosign.js';
 export { verifyNotationManifest, loadCertificate, isNotationSignature, NOTATION_SIGNATURE_TYPE, type NotationExpectation } from './signing/notation.js';
 export { simpleSigningPayload, parseSimpleSigningPayload } from './signing/simple-signing.js';
 export { SigningInputError, type SignatureCheck, type SignatureFormat, type BlobReader } from './signing/result.js';

@@ -70,3 +70,9 @@ export function verifyingStream(expected: { digest: string; size?: number }, wha
     },
   });
 }
+
+/** The referrers tag schema's tag for a subject, `sha256-<hex>` (cosign's tags add `.sig` and the like). */
+export function referrersTag(digest: string): string {
+  const { algorithm, hex } = parseDigest(digest);
+  return `${algorithm}-${hex}`;
+}

@@ -1,6 +1,6 @@
 import { sign, verify, type KeyObject } from 'node:crypto';
 import { z } from 'zod';
-import { digestOf, parseDigest } from '../oci/digest.js';
+import { digestOf, parseDigest, referrersTag } from '../oci/digest.js';
 import { firstLine, InvalidContentError } from '../oci/errors.js';
 import { MediaType } from '../oci/mediatypes.js';
 import { ManifestSchema, type Descriptor, type Manifest } from '../oci/schemas.js';
@@ -29,10 +29,12 @@ const IN_TOTO_STATEMENTS = new Set(['https://in-toto.io/Statement/v1', 'https://
 /** The predicate cosign 3 puts in the statement of a signature (attestations carry their own). */
 const COSIGN_SIGN_PREDICATE = 'https://sigstore.dev/cosign/sign/v1';
 
+/** cosign's tag suffixes: signatures, attestations, SBOMs. */
+export const COSIGN_SUFFIXES = ['sig', 'att', 'sbom'] as const;
+
 /** `sha256-<hex>.sig`: the tag cosign attaches signatures (`att`: attestations, `sbom`) under. */
-export function cosignTag(subjectDigest: string, suffix: 'sig' | 'att' | 'sbom'): string {
-  const { algorithm, hex } = parseDigest(subjectDigest);
-  return `${algorithm}-${hex}.${suffix}`;
+export function cosignTag(subjectDigest: string, suffix: (typeof COSIGN_SUFFIXES)[number]): string {
+  return `${referrersTag(subjectDigest)}.${suffix}`;
 }
 
 /** ECDSA P-256 SHA-256 over the exact payload bytes, ASN.1 DER, base64: cosign's signature annotation. */

@@ -1,11 +1,11 @@
 import type { ReadOnlyTarget, Target } from '../content/target.js';
 import { fetchBytes } from '../content/read.js';
-import { digestOf, parseDigest } from '../oci/digest.js';
+import { digestOf, referrersTag } from '../oci/digest.js';
 import { NotFoundError } from '../oci/errors.js';
 import { MediaType, isManifestLike } from '../oci/mediatypes.js';
 import { ManifestSchema, type Descriptor } from '../oci/schemas.js';
 import { parseManifestLike } from './graph.js';
-import { cosignTag } from '../signing/cosign.js';
+import { COSIGN_SUFFIXES, cosignTag } from '../signing/cosign.js';
 import { mergeSignatureTag } from '../signing/cosign-tags.js';
 import { KeyedQueue } from '../util/keyed-queue.js';
 
@@ -18,9 +18,6 @@ export interface Attached {
   /** The cosign tag it is found under; undefined for a referrer. */
   tag?: string;
 }
-
-/** cosign's tag suffixes: signatures, attestations, SBOMs. */
-export const COSIGN_SUFFIXES = ['sig', 'att', 'sbom'] as const;
 
 /** A registry that may answer the OCI 1.1 Referrers API (undefined: it does not). */
 interface ReferrersApi {
@@ -38,12 +35,6 @@ function hasReferrersApi(t: unknown): t is ReferrersApi {
 
 function hasListedReferrers(t: unknown): t is ListedReferrers {
   return typeof (t as Partial<ListedReferrers>)?.listedReferrers === 'function';
-}
-
-/** The referrers tag schema's tag for a subject: `sha256-<hex>`. */
-export function referrersTag(digest: string): string {
-  const { algorithm, hex } = parseDigest(digest);
-  return `${algorithm}-${hex}`;
 }
 
 /** A tag of the referrers schema or of cosign (`sha256-<hex>`, `sha256-<hex>.sig`, ...). */
